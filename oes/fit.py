@@ -1,0 +1,210 @@
+r"""The one training loop: ``fit`` minimises ‖A G(θ ∘ m, z) − y‖² over θ (Sparse-DIP step 2, §3.2).
+
+Dense DIP (no mask), Sparse-DIP (a :class:`~oes.masks.Mask`), the Deep Decoder,
+every IMP round and GP-DIP (SGLD, through a callback) all train through this
+function.  It never looks at the clean image except to *record* PSNR.
+
+Callbacks are objects with any of these methods (all optional):
+
+* ``on_step(state)`` — after each optimiser step (and mask re-application); may set
+  ``state.stop = True``;
+* ``on_record(state, row)`` — when a history row is recorded; may add keys to ``row``;
+* ``state_dict()`` / ``load_state_dict(d)`` — saved in checkpoints for exact resume.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .masks import Mask, atomic_torch_save
+from .metrics import psnr
+from .operators import Operator
+
+__all__ = ["FitConfig", "FitResult", "FitState", "fit", "progress_enabled"]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    steps: int = 40_000            # paper: 40 k iterations, no early stopping (§4.2)
+    lr: float = 1e-2               # Adam, as in Ulyanov et al. (2018)
+    record_every: int = 10         # history row every N steps (and at the last step)
+    reg_noise_std: float = 0.0     # DIP input-noise regularisation: z + N(0, std²) each step
+    checkpoint_every: int = 0      # 0: only at the end (when a checkpoint path is given)
+    keep_best: bool = True         # keep the output at the best recorded PSNR (needs x_true)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FitState:
+    """What callbacks see: the network, optimiser, step, last output and loss."""
+
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    rng: torch.Generator
+    cfg: FitConfig
+    step: int = 0
+    loss: float = float("nan")
+    x_hat: torch.Tensor | None = None
+    mask: Mask | None = None
+    stop: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    history: pd.DataFrame          # columns step, loss, psnr (+ callback columns)
+    x_hat: torch.Tensor            # output at the last step
+    net: nn.Module
+    seconds: float
+    steps: int                     # steps actually run (a callback may stop early)
+    best_psnr: float = float("nan")
+    best_step: int = -1
+    best_x_hat: torch.Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def final_psnr(self) -> float:
+        return float(self.history["psnr"].iloc[-1]) if "psnr" in self.history and len(self.history) else float("nan")
+
+    def summary(self) -> dict:
+        return {"final_psnr": self.final_psnr, "best_psnr": self.best_psnr, "best_step": self.best_step,
+                "steps": self.steps, "seconds": round(self.seconds, 3),
+                "final_loss": float(self.history["loss"].iloc[-1]) if len(self.history) else float("nan"),
+                **{k: v for k, v in self.extra.items() if isinstance(v, (int, float, str, bool))}}
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """``None`` → show a bar only when stderr is a terminal (not in CI logs or papermill)."""
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+def _call(callbacks, method, *args):
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
+        cfg: FitConfig = FitConfig(), mask: Mask | None = None, x_true: torch.Tensor | None = None,
+        to_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        callbacks: Sequence[Any] = (), checkpoint: str | Path | None = None, seed: int = 0,
+        progress: bool | None = None, desc: str = "fit") -> FitResult:
+    r"""Train ``net`` on ``y`` for ``cfg.steps`` Adam steps: min_θ ‖A G(θ ∘ m, z) − y‖².
+
+    :param mask: pruned entries are zeroed before the first step and stay exactly zero
+        (their gradients are masked and the parameters re-masked after every step).
+    :param x_true: clean image, used **only** to record PSNR (an oracle metric, never in the loss).
+    :param to_image: maps the generator output to the image compared with ``x_true``
+        (e.g. complex magnitude for MRI); identity by default.
+    :param checkpoint: file path; if it exists the run resumes from it, and it is
+        (atomically) rewritten every ``cfg.checkpoint_every`` steps and at the end.
+    :param seed: seeds the loop's own random draws (input noise, callbacks' noise).
+    """
+    operator = operator or Operator()
+    device = z.device
+    net.train()
+    masks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if mask is not None:
+        mask.check(net)
+        mask.apply_(net)
+        params = dict(net.named_parameters())
+        masks = [(params[n], m.to(device=device, dtype=params[n].dtype)) for n, m in mask.items()]
+    for p in net.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    rng = torch.Generator(device=device).manual_seed(int(seed) + 15485863)
+    state = FitState(net, opt, rng, cfg, mask=mask)
+    rows: list[dict] = []
+    best_psnr, best_step, best_x = float("-inf"), -1, None
+    start, elapsed = 0, 0.0
+
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    if ckpt_path is not None and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False, map_location=device)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["optimizer"])
+        rng.set_state(ck["rng"])
+        rows, start, elapsed = ck["history"], ck["step"], ck["seconds"]
+        best_psnr, best_step, best_x = ck["best_psnr"], ck["best_step"], ck["best_x_hat"]
+        state.extra = ck.get("extra", {})
+        for cb, sd in zip(callbacks, ck.get("callbacks", [])):
+            if sd is not None and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(sd)
+
+    def save_checkpoint(step_done: int, secs: float) -> None:
+        if ckpt_path is None:
+            return
+        atomic_torch_save({
+            "net": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng.get_state(),
+            "history": rows, "step": step_done, "seconds": secs, "best_psnr": best_psnr,
+            "best_step": best_step, "best_x_hat": best_x, "extra": state.extra,
+            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
+        }, ckpt_path)
+
+    t0 = time.perf_counter()
+    x_hat = None
+    step = start
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not progress_enabled(progress),
+               leave=False, dynamic_ncols=True)
+    try:
+        for step in range(start, cfg.steps):
+            z_in = z
+            if cfg.reg_noise_std > 0:
+                z_in = z + torch.randn(z.shape, generator=rng, device=device) * cfg.reg_noise_std
+            out = net(z_in)
+            loss = operator.data_fidelity(out, y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"loss became {loss_value} at step {step}; "
+                                         f"lower the learning rate (now {cfg.lr}) or check the input image")
+            state.step, state.loss, state.x_hat = step, loss_value, out.detach()
+            if step % cfg.record_every == 0 or step == cfg.steps - 1:
+                row = {"step": step, "loss": loss_value}
+                if x_true is not None:
+                    img = to_image(out.detach()) if to_image else out.detach()
+                    row["psnr"] = psnr(img, x_true)
+                    if row["psnr"] > best_psnr:
+                        best_psnr, best_step = row["psnr"], step
+                        best_x = img.clone() if cfg.keep_best else None
+                _call(callbacks, "on_record", state, row)
+                rows.append(row)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for p, m in masks:
+                p.grad.mul_(m)
+            opt.step()
+            _call(callbacks, "on_step", state)
+            if masks:
+                with torch.no_grad():
+                    for p, m in masks:
+                        p.mul_(m)
+            x_hat = out.detach()
+            bar.update(1)
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+                save_checkpoint(step + 1, elapsed + time.perf_counter() - t0)
+            if state.stop:
+                break
+    finally:
+        bar.close()
+    steps_done = (step + 1) if cfg.steps > start else start
+    seconds = elapsed + time.perf_counter() - t0
+    save_checkpoint(steps_done, seconds)
+    if x_hat is None:  # resumed at the end: recompute the output without updating anything
+        with torch.no_grad():
+            x_hat = net(z)
+    history = pd.DataFrame(rows)
+    return FitResult(history=history, x_hat=x_hat, net=net, seconds=seconds, steps=steps_done,
+                     best_psnr=best_psnr if best_step >= 0 else float("nan"), best_step=best_step,
+                     best_x_hat=best_x, extra=dict(state.extra))

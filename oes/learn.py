@@ -1,0 +1,233 @@
+r"""Optimal Eye Surgeon: learning the mask at initialisation (eq. 2, Appendix C, Algorithm 1).
+
+.. math::
+
+    m^*(y) = C(p^*),\quad p^* = \arg\min_p\; \mathbb{E}_{m\sim Ber(p)}\|A\,G(\theta_{in}\circ m, z) - y\|^2
+             + \lambda\, KL(Ber(p)\,\|\,Ber(p_0))
+
+* p = sigmoid(v); v starts at 0 (p = 0.5, Algorithm 1 line 3) and Adam updates v.
+* Each step draws K relaxed masks m̂ ~ :func:`Concrete` (temperature T = 0.2). The paper's
+  two-Gumbel form  exp((log p + G_l)/T) / (exp((log p + G_l)/T) + exp((log(1-p) + G_k)/T))
+  equals sigmoid((v + L)/T) with L = G_l − G_k ~ Logistic(0, 1) = log u − log(1 − u):
+  one uniform per weight, no softmax over a 2-vector.
+* The data term is the mean squared residual (``Operator.data_fidelity``); the
+  regulariser is summed over the d masked parameters and scaled by λ.
+* :func:`rank_mask` is C(·): keep exactly round(s·d) entries with the largest p.
+
+The network weights θ_in are never changed; the masked parameters are passed to the
+network with ``torch.func.functional_call`` (no copy of the network per step).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from .fit import progress_enabled
+from .masks import Mask, maskable_names
+from .metrics import psnr
+from .operators import Operator
+
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask",
+           "learn_mask", "masked_output"]
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    sparsity: float = 0.05         # s/d: fraction of parameters KEPT (the paper's "5 %-sparse")
+    steps: int = 60_000            # paper's mask-learning iterations
+    lr: float = 1e-2               # Adam on the logits v
+    temperature: float = 0.2       # T of the Concrete relaxation (App. C)
+    samples: int = 1               # K relaxed masks per step (Algorithm 1)
+    reg: Literal["kl", "l1", "centered"] = "kl"   # App. I compares the three
+    lam: float = 1e-9              # λ (App. G: 1e-9 at the paper's 3 M parameters)
+    prior: float | None = None     # p0; None → p0 = sparsity (§3.2, App. H.1)
+    maskable: Literal["all", "weights"] = "all"   # which parameters m covers
+    record_every: int = 50
+
+    def __post_init__(self):
+        if not 0 < self.sparsity <= 1:
+            raise ValueError(f"sparsity (fraction of parameters kept) must be in (0, 1], got {self.sparsity}; "
+                             f"e.g. 0.05 keeps 5 %")
+        p0 = self.p0
+        if not 0 < p0 < 1:
+            raise ValueError(f"prior p0 must be in (0, 1), got {p0}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.samples < 1 or self.steps < 0:
+            raise ValueError("samples must be ≥ 1 and steps ≥ 0")
+
+    @property
+    def p0(self) -> float:
+        return self.sparsity if self.prior is None else self.prior
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MaskResult:
+    mask: Mask
+    logits: torch.Tensor          # flat v (concatenated over the maskable names, in order)
+    history: pd.DataFrame          # step, loss, reg, mean_p (+ psnr of the relaxed output)
+    seconds: float
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def probabilities(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+    @property
+    def collapsed(self) -> list[str]:
+        return self.mask.collapsed()
+
+    @property
+    def layer_density(self) -> dict[str, float]:
+        return self.mask.layer_density()
+
+
+def Concrete(v: torch.Tensor, temperature: float, rng: torch.Generator) -> torch.Tensor:
+    r"""One draw of the binary Concrete relaxation m̂ ~ Concrete(p, 1 − p), p = sigmoid(v) (App. C).
+
+    m̂ = sigmoid((v + log u − log(1 − u)) / T), u ~ U(0, 1): a Logistic draw replaces the
+    difference of two Gumbels.  As T → 0, m̂ → Bernoulli(p).
+    """
+    u = torch.rand(v.shape, generator=rng, device=v.device, dtype=v.dtype).clamp_(1e-7, 1 - 1e-7)
+    return torch.sigmoid((v + torch.log(u) - torch.log1p(-u)) / temperature)
+
+
+def kl_bernoulli(v: torch.Tensor, p0: float) -> torch.Tensor:
+    r"""Elementwise KL(Ber(p) ‖ Ber(p0)) with p = sigmoid(v) (§3.2, closed form).
+
+    KL = p (log p − log p0) + (1 − p)(log(1 − p) − log(1 − p0)), with log p = logsigmoid(v)
+    and log(1 − p) = logsigmoid(−v), finite for every real v.
+    """
+    p = torch.sigmoid(v)
+    return p * (F.logsigmoid(v) - math.log(p0)) + (1 - p) * (F.logsigmoid(-v) - math.log1p(-p0))
+
+
+def regulariser(v: torch.Tensor, kind: str, p0: float, sparsity: float) -> torch.Tensor:
+    """The penalty of eq. 2 (``kl``) or of Appendix I (``l1``: ‖p‖₁; ``centered``: |Σp − s·d|)."""
+    if kind == "kl":
+        return kl_bernoulli(v, p0).sum()
+    p = torch.sigmoid(v)
+    if kind == "l1":
+        return p.sum()
+    if kind == "centered":
+        return (p.sum() - sparsity * p.numel()).abs()
+    raise ValueError(f"unknown regulariser {kind!r}; use 'kl', 'l1' or 'centered'")
+
+
+def n_keep(sparsity: float, d: int) -> int:
+    """round(s·d), halves rounded up (not Python's banker's rounding); at least 1."""
+    return max(1, min(d, int(math.floor(sparsity * d + 0.5))))
+
+
+def rank_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """C(·): a flat bool mask keeping exactly round(s·d) entries with the largest ``scores``.
+
+    Ties are broken deterministically: among equal scores the lower flat index is kept
+    (stable sort).  Ranking logits v instead of p = sigmoid(v) gives the same order with
+    fewer float32 ties (p saturates at 1.0 for v > 17).
+    """
+    flat = scores.detach().flatten()
+    k = n_keep(sparsity, flat.numel())
+    order = torch.argsort(flat, descending=True, stable=True)
+    keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    keep[order[:k]] = True
+    return keep
+
+
+def _split(flat: torch.Tensor, names: list[str], shapes: list[torch.Size]) -> dict[str, torch.Tensor]:
+    sizes = [math.prod(s) for s in shapes]
+    return {n: c.view(s) for n, c, s in zip(names, flat.split(sizes), shapes)}
+
+
+def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
+    """G(θ_in ∘ m, z) without changing ``net`` (Finding 1: the image made by masking alone).
+
+    BatchNorm uses the batch statistics of this forward pass, as during mask learning.
+    """
+    mask.check(net)
+    params = dict(net.named_parameters())
+    masked = {n: params[n].detach() * m.to(params[n].device, params[n].dtype) for n, m in mask.items()}
+    was_training = net.training
+    net.train()
+    with torch.no_grad():
+        out = functional_call(net, masked, (z,), strict=False)
+    net.train(was_training)
+    return out
+
+
+def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
+               cfg: MaskConfig = MaskConfig(), seed: int = 0, x_true: torch.Tensor | None = None,
+               meta: dict | None = None, progress: bool | None = None, desc: str = "OES mask") -> MaskResult:
+    r"""Algorithm 1: learn p by Adam on v through Concrete samples, then m* = C(p*).
+
+    ``net`` holds θ_in and is not modified (BN running statistics aside).  ``x_true``
+    (optional) is used only to record the PSNR of the relaxed output.
+    """
+    operator = operator or Operator()
+    device = z.device
+    names = maskable_names(net, cfg.maskable)
+    params = dict(net.named_parameters())
+    theta = [params[n].detach() for n in names]
+    shapes = [t.shape for t in theta]
+    sizes = [t.numel() for t in theta]
+    d = sum(sizes)
+    v = torch.zeros(d, device=device, requires_grad=True)
+    opt = torch.optim.Adam([v], lr=cfg.lr)
+    rng = torch.Generator(device=device).manual_seed(int(seed) + 32452843)
+    req = {n: p.requires_grad for n, p in net.named_parameters()}
+    for p in net.parameters():
+        p.requires_grad_(False)
+    net.train()
+    rows = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress_enabled(progress), leave=False,
+               dynamic_ncols=True)
+    try:
+        for step in bar:
+            data = 0.0
+            for _ in range(cfg.samples):
+                m_hat = Concrete(v, cfg.temperature, rng)
+                masked = {n: th * m.view(th.shape) for n, th, m in zip(names, theta, m_hat.split(sizes))}
+                out = functional_call(net, masked, (z,), strict=False)
+                data = data + operator.data_fidelity(out, y) / cfg.samples
+            reg = regulariser(v, cfg.reg, cfg.p0, cfg.sparsity)
+            loss = data + cfg.lam * reg
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"mask-learning loss became {loss.item()} at step {step}; "
+                                         f"lower the logit learning rate (now {cfg.lr})")
+            if step % cfg.record_every == 0 or step == cfg.steps - 1:
+                row = {"step": step, "loss": float(data.detach()), "reg": float(reg.detach()),
+                       "mean_p": float(torch.sigmoid(v.detach()).mean())}
+                if x_true is not None:
+                    row["psnr"] = psnr(out.detach(), x_true)
+                rows.append(row)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    finally:
+        bar.close()
+        for n, p in net.named_parameters():
+            p.requires_grad_(req[n])
+    seconds = time.perf_counter() - t0
+    flat = v.detach()
+    keep = rank_mask(flat, cfg.sparsity)
+    mask_dict = _split(keep, names, shapes)
+    from . import __version__
+    info = {"method": "oes", "sparsity": cfg.sparsity, "seed": int(seed), "steps": cfg.steps,
+            "mask_config": cfg.to_dict(), "operator": operator.describe(), "version": __version__}
+    info.update(meta or {})
+    mask = Mask(mask_dict, info)
+    mask.meta["collapsed"] = mask.collapsed()
+    return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names)
