@@ -113,12 +113,19 @@ class Mask(Mapping):
         return {n: float(t.float().mean()) for n, t in self._masks.items()}
 
     def collapsed(self) -> list[str]:
-        """Tensors with nothing kept: *layer collapse* (§4.3).
+        """Weight tensors with nothing kept: *layer collapse* (§4.3).
 
         A fully pruned conv weight makes every later layer see a constant; a fully
         pruned BN weight zeroes its channels' normalised part.
         """
-        return [n for n, t in self._masks.items() if t.numel() and not bool(t.any())]
+        return [n for n, t in self._masks.items()
+                if n.endswith("weight") and t.numel() and not bool(t.any())]
+
+    def pruned_biases(self) -> list[str]:
+        """Bias tensors with nothing kept. Harmless before a BatchNorm (which removes any bias),
+        so not counted as collapse; reported for completeness."""
+        return [n for n, t in self._masks.items()
+                if not n.endswith("weight") and t.numel() and not bool(t.any())]
 
     def flat(self) -> torch.Tensor:
         return torch.cat([t.flatten() for t in self._masks.values()]) if self._masks else torch.zeros(0, dtype=torch.bool)

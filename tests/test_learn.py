@@ -1,0 +1,111 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from oes.generators import build_generator, make_input
+from oes.learn import Concrete, MaskConfig, kl_bernoulli, learn_mask, masked_output, n_keep, rank_mask, regulariser
+from oes.masks import Mask, MaskError, maskable_names
+from oes.operators import Denoising
+
+
+def test_kl_matches_numeric_reference():
+    v = torch.tensor([-30.0, -3.0, -0.5, 0.0, 0.7, 4.0, 30.0], dtype=torch.float64)
+    for p0 in (0.03, 0.05, 0.5, 0.8):
+        p = 1 / (1 + np.exp(-v.numpy()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref = np.nan_to_num(p * np.log(p / p0)) + np.nan_to_num((1 - p) * np.log((1 - p) / (1 - p0)))
+        got = kl_bernoulli(v, p0).numpy()
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    assert kl_bernoulli(torch.tensor([math.log(0.05 / 0.95)]), 0.05).abs().item() < 1e-7   # zero at p = p0
+
+
+def test_concrete_is_logistic_relaxation_of_bernoulli():
+    rng = torch.Generator().manual_seed(0)
+    v = torch.full((200_000,), math.log(0.3 / 0.7))
+    m = Concrete(v, 0.2, rng)
+    assert m.min() >= 0 and m.max() <= 1
+    assert abs(float((m > 0.5).float().mean()) - 0.3) < 0.01      # P(m̂ > 1/2) = p exactly
+    m_cold = Concrete(v, 0.01, torch.Generator().manual_seed(1))
+    assert float(((m_cold > 0.01) & (m_cold < 0.99)).float().mean()) < 0.02   # T → 0: nearly binary
+
+
+def test_rank_mask_exact_count_and_deterministic_ties():
+    s = torch.tensor([1.0, 5.0, 5.0, 5.0, 0.0, 2.0])
+    keep = rank_mask(s, 0.5)                                        # round(3) = 3
+    assert keep.tolist() == [False, True, True, True, False, False]
+    keep = rank_mask(s, 2 / 6)                                      # 2 of three tied 5s: lowest indices
+    assert keep.tolist() == [False, True, True, False, False, False]
+    flat = torch.zeros(1001)
+    for sp in (0.05, 0.031, 0.5):
+        assert int(rank_mask(flat, sp).sum()) == n_keep(sp, 1001)
+    assert n_keep(0.05, 30) == 2 and n_keep(0.05, 50) == 3          # 2.5 rounds up
+
+
+def test_regularisers():
+    v = torch.zeros(10)
+    assert torch.isclose(regulariser(v, "l1", 0.05, 0.05), torch.tensor(5.0))
+    assert torch.isclose(regulariser(v, "centered", 0.05, 0.05), torch.tensor(4.5))
+    assert regulariser(v, "kl", 0.05, 0.05) > 0
+    with pytest.raises(ValueError, match="unknown regulariser"):
+        regulariser(v, "l2", 0.05, 0.05)
+
+
+def test_mask_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="fraction of parameters kept"):
+        MaskConfig(sparsity=5)
+    with pytest.raises(ValueError, match="prior"):
+        MaskConfig(prior=1.0)
+
+
+def _problem(tiny, seed=0):
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(9))
+    y = Denoising(25).measure(x, torch.Generator().manual_seed(seed))
+    return x, y
+
+
+@pytest.mark.parametrize("maskable", ["all", "weights"])
+def test_learn_mask_exact_density_and_keeps_weights(tiny, maskable):
+    net = build_generator(tiny, 0)
+    before = {k: v.clone() for k, v in net.state_dict().items() if "running" not in k and "num_batches" not in k}
+    z = make_input(tiny, 16, 0)
+    x, y = _problem(tiny)
+    cfg = MaskConfig(sparsity=0.1, steps=5, lr=0.1, maskable=maskable, record_every=1)
+    res = learn_mask(net, z, y, Denoising(25), cfg=cfg, seed=0, x_true=x, progress=False)
+    names = maskable_names(net, maskable)
+    assert list(res.mask) == names
+    d = sum(dict(net.named_parameters())[n].numel() for n in names)
+    assert res.mask.n_kept == n_keep(0.1, d) and res.mask.n_total == d
+    assert len(res.history) == 5 and {"loss", "reg", "mean_p", "psnr"} <= set(res.history)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)          # θ_in untouched
+    assert all(p.requires_grad for p in net.parameters())
+    assert set(res.layer_density) == set(names)
+    assert isinstance(res.collapsed, list)
+
+
+def test_learn_mask_is_deterministic_and_moves_logits(tiny):
+    z = make_input(tiny, 16, 0)
+    x, y = _problem(tiny)
+    cfg = MaskConfig(sparsity=0.2, steps=8, lr=0.1)
+    a = learn_mask(build_generator(tiny, 0), z, y, cfg=cfg, seed=1, progress=False)
+    b = learn_mask(build_generator(tiny, 0), z, y, cfg=cfg, seed=1, progress=False)
+    c = learn_mask(build_generator(tiny, 0), z, y, cfg=cfg, seed=2, progress=False)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.mask.flat(), b.mask.flat())
+    assert not torch.equal(a.logits, c.logits)
+    assert a.logits.abs().max() > 0
+
+
+def test_masked_output_uses_only_kept_weights(tiny):
+    net = build_generator(tiny, 0)
+    z = make_input(tiny, 16, 0)
+    ones = Mask.ones(net)
+    assert torch.allclose(masked_output(net, z, ones), net.train()(z))
+    zero_head = Mask({**{k: v for k, v in ones.items()},
+                      "head.weight": torch.zeros_like(ones["head.weight"]),
+                      "head.bias": torch.zeros_like(ones["head.bias"])})
+    out = masked_output(net, z, zero_head)
+    assert torch.allclose(out, torch.full_like(out, 0.5))                 # sigmoid(0): a constant image
+    assert zero_head.collapsed() == ["head.weight"] and zero_head.pruned_biases() == ["head.bias"]
