@@ -6,8 +6,8 @@ function.  It never looks at the clean image except to *record* PSNR.
 
 Callbacks are objects with any of these methods (all optional):
 
-* ``on_step(state)`` — after each optimiser step (and mask re-application); may set
-  ``state.stop = True``;
+* ``on_step(state)`` — after each optimiser step, *before* the mask is re-applied (so noise a
+  callback adds to pruned weights is removed again); may set ``state.stop = True``;
 * ``on_record(state, row)`` — when a history row is recorded; may add keys to ``row``;
 * ``state_dict()`` / ``load_state_dict(d)`` — saved in checkpoints for exact resume.
 """

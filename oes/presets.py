@@ -34,6 +34,38 @@ class Preset:
                                                  "burn_in": 0.5})
     deviations: tuple[str, ...] = ()       # what differs from the paper, said on the book's pages
 
+    # ---------------------------------------------------------------- spec builders
+    def mask_spec(self, image: str, seed: int = 0, method: str = "oes", sigma: float | None = None,
+                  operator: str = "denoising", target: str = "noisy", generator: GeneratorConfig | None = None,
+                  **params):
+        """A :class:`~oes.runs.MaskSpec` at this preset; ``params`` override the preset's MaskConfig
+        (for ``oes``) or are the pruner's parameters (other methods; ``sparsity`` defaults to the preset's)."""
+        from .runs import MaskSpec
+
+        if method == "oes":
+            params = replace(self.mask, **params).to_dict()
+        else:
+            params = {"sparsity": self.mask.sparsity, **params}
+        return MaskSpec(method=method, image=image, size=self.size, generator=generator or self.generator,
+                        params=params, sigma=self.sigma if sigma is None else sigma, operator=operator,
+                        seed=seed, target=target)
+
+    def run_spec(self, image: str, method: str = "dense", seed: int = 0, mask=None, sigma: float | None = None,
+                 operator: str = "denoising", steps: int | None = None, params: dict | None = None, **fit):
+        """A :class:`~oes.runs.RunSpec` at this preset: ``dense`` / ``sparse`` (give ``mask``) /
+        ``decoder`` / ``sgld`` (the preset's SGLD settings); ``fit`` overrides FitConfig fields."""
+        from .runs import RunSpec
+
+        fcfg = replace(self.fit, **fit, **({"steps": steps} if steps else {}))
+        gen = self.decoder if method == "decoder" else self.generator
+        params = dict(params or {})
+        if method == "sgld":
+            s = dict(self.sgld)
+            fcfg = replace(fcfg, lr=s.pop("lr"), reg_noise_std=s.pop("reg_noise_std"))
+            params = {**s, **params}
+        return RunSpec(image=image, size=self.size, generator=gen, fit=fcfg, method=method, mask=mask,
+                       sigma=self.sigma if sigma is None else sigma, operator=operator, seed=seed, params=params)
+
     def to_dict(self) -> dict:
         return {"name": self.name, "size": self.size, "generator": self.generator.to_dict(),
                 "decoder": self.decoder.to_dict(), "mask": self.mask.to_dict(), "fit": self.fit.to_dict(),

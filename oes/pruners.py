@@ -142,7 +142,9 @@ def select(scores: Mapping[str, torch.Tensor], sparsity: float, scope: str = "gl
     masks = {n: p.view(s) for n, p, s in zip(names, parts, shapes)}
     info = {"sparsity": sparsity, "scope": scope}
     info.update(meta or {})
-    return Mask(masks, info)
+    mask = Mask(masks, info)
+    mask.meta["collapsed"] = mask.collapsed()  # layer collapse (§4.3) is reported, not hidden
+    return mask
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -261,6 +263,30 @@ def _pre_sigmoid_sum(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return captured[-1].sum()
 
 
+class _SynFlowNet:
+    """A float64 copy of ``net`` in eval mode holding |θ| (built once, re-masked every round)."""
+
+    def __init__(self, net: nn.Module, z: torch.Tensor, maskable: str):
+        self.names = maskable_names(net, maskable)
+        self.work = copy.deepcopy(net).double().eval()
+        self.params = dict(self.work.named_parameters())
+        self.abs = {n: p.detach().abs().clone() for n, p in self.params.items()}
+        self.ones = torch.ones(z.shape, dtype=torch.float64, device=z.device)
+
+    def scores(self, keep: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(self.abs[n])
+                if keep is not None and n in keep:
+                    p.mul_(keep[n].to(p.device, p.dtype))
+        ps = [self.params[n] for n in self.names]
+        for p in self.params.values():
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            g = _grads(_pre_sigmoid_sum(self.work, self.ones), ps)
+        return {n: (p.detach() * gi).abs().cpu() for n, p, gi in zip(self.names, ps, g)}
+
+
 def synflow_scores(net: nn.Module, z: torch.Tensor, keep: Mapping[str, torch.Tensor] | None = None,
                    maskable: str = "all") -> dict[str, torch.Tensor]:
     r"""One SynFlow scoring pass (Tanaka et al. 2020, "Pruning neural networks without any data by
@@ -268,22 +294,9 @@ def synflow_scores(net: nn.Module, z: torch.Tensor, keep: Mapping[str, torch.Ten
     R = 1ᵀ G_{|θ| ∘ m}(1) — every parameter replaced by its absolute value (on a float64 copy,
     so ``net`` is never changed), an all-ones input shaped like ``z``, BatchNorm in eval mode,
     and R summed over the output of the last conv, *before* the final sigmoid (whose saturation
-    would zero every score).  Data-free: no y.
+    would zero every score).  Data-free: no y.  ``keep`` masks the copy (pruned entries score 0).
     """
-    names = maskable_names(net, maskable)
-    work = copy.deepcopy(net).double().eval()
-    wp = dict(work.named_parameters())
-    with torch.no_grad():
-        for n, p in wp.items():
-            p.abs_()
-            if keep is not None and n in keep:
-                p.mul_(keep[n].to(p.device, p.dtype))
-            p.requires_grad_(True)
-    ps = [wp[n] for n in names]
-    with torch.enable_grad():
-        r = _pre_sigmoid_sum(work, torch.ones(z.shape, dtype=torch.float64, device=z.device))
-        g = _grads(r, ps)
-    return {n: (p.detach() * gi).abs().cpu() for n, p, gi in zip(names, ps, g)}
+    return _SynFlowNet(net, z, maskable).scores(keep)
 
 
 # ---------------------------------------------------------------------------- pruners
@@ -337,9 +350,10 @@ def synflow(net: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, oper
     if int(rounds) < 1:
         raise ValueError(f"SynFlow needs at least 1 round, got {rounds}")
     rounds = int(rounds)
+    flow = _SynFlowNet(net, z, maskable)
     mask = None
     for k in tqdm(range(1, rounds + 1), desc="SynFlow", disable=not progress_enabled(progress), leave=False):
-        scores = synflow_scores(net, z, mask, maskable)
+        scores = flow.scores(mask)
         mask = select(scores, sparsity ** (k / rounds) if k < rounds else sparsity, scope, alive=mask)
     mask.meta.update(_meta("synflow", maskable, seed, rounds=rounds))
     return mask

@@ -39,7 +39,8 @@ from .learn import MaskConfig, learn_mask
 from .masks import Mask
 from .operators import Operator, build_operator
 
-__all__ = ["Problem", "MaskSpec", "RunSpec", "RunRecord", "Executor", "LocalExecutor", "execute",
+__all__ = ["Problem", "MaskSpec", "RunSpec", "RunRecord", "Executor", "LocalExecutor", "execute", "execute_masks",
+           "mask_record", "results_frame",
            "get_mask", "make_problem", "runs_root", "spec_key", "MASK_BUILDERS", "FIT_METHODS"]
 
 
@@ -351,6 +352,20 @@ def execute(specs: Iterable[RunSpec], root: str | Path | None = None, executor: 
     print(f"{desc}: {len(specs)} runs ({done} already stored, {len(specs) - done} executed) "
           f"in {time.perf_counter() - t0:.1f} s")
     return records
+
+
+def execute_masks(specs: Iterable[MaskSpec], root: str | Path | None = None, executor: Executor | None = None,
+                  progress: bool | None = None, desc: str = "masks") -> list[Mask]:
+    """Build (or load) every mask spec through the executor; return the masks in order."""
+    specs = list(specs)
+    root = runs_root(root)
+    executor = executor or LocalExecutor(progress)
+    done = sum((_mask_dir(s, root) / "result.json").exists() for s in specs)
+    t0 = time.perf_counter()
+    masks = executor.map(lambda s: get_mask(s, root, progress=False), specs, desc=desc)
+    print(f"{desc}: {len(specs)} masks ({done} already stored, {len(specs) - done} built) "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return masks
 
 
 def results_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
