@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .masks import Mask, atomic_torch_save
 from .metrics import psnr

@@ -42,7 +42,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .fit import progress_enabled
 from .learn import n_keep, rank_mask

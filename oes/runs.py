@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import load_image
 from .fit import FitConfig, fit, progress_enabled

@@ -16,7 +16,8 @@ ap.add_argument("--mask-lr", type=float, default=0.1); ap.add_argument("--lam", 
 ap.add_argument("--maskable", default="all"); ap.add_argument("--samples", type=int, default=1)
 ap.add_argument("--steps", type=int, default=3000); ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--sigma", type=float, default=25); ap.add_argument("--dense", action="store_true")
-ap.add_argument("--prior", type=float, default=None)
+ap.add_argument("--prior", type=float, default=None); ap.add_argument("--no-train", action="store_true")
+ap.add_argument("--save", default=None, help="save the masked-at-init image (png)")
 a = ap.parse_args()
 torch.set_num_threads(2)
 gcfg = GeneratorConfig(channels=tuple(int(c) for c in a.channels.split(",")), kernel_down=a.kd)
@@ -36,6 +37,13 @@ p = mr.probabilities
 print(f"mask {mr.seconds:.1f}s kept {mr.mask.n_kept} collapsed {mr.collapsed} p>0.9 {float((p>0.9).float().mean()):.4f} p<0.1 {float((p<0.1).float().mean()):.3f}")
 init = masked_output(net, z, mr.mask)
 print(f"masked-at-init psnr {psnr(init, x):.2f}")
+if a.save:
+    from skimage import io
+    from oes.metrics import to_numpy_image
+    import numpy as np
+    io.imsave(a.save, (np.concatenate([to_numpy_image(y.clamp(0,1)), to_numpy_image(init), to_numpy_image(x)], 1) * 255).astype("uint8"))
+if a.no_train:
+    raise SystemExit
 fc = FitConfig(steps=a.steps, record_every=50)
 net_s = build_generator(gcfg, a.seed)
 r = fit(net_s, z, y, op, cfg=fc, mask=mr.mask, x_true=x, progress=False)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The tests: unit tests, every notebook at the smoke preset, the book build, and a check of
+# the built pages in headless Chromium. Prints the time of each phase; exits non-zero if any fails.
+#
+#   bash scripts/test.sh        (after bash scripts/setup.sh --browser)
+#
+# Note: this replaces the executed pages book/*.ipynb by smoke ones; `bash scripts/main.sh`
+# brings the quick book back (its runs are stored under runs/, so it is fast the second time).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-$(command -v python || command -v python3)}
+
+names=(); secs=(); codes=()
+phase() {   # phase NAME COMMAND...: run, time and record it
+  local name=$1; shift
+  echo; echo "== $name: $*"
+  local t0=$(date +%s)
+  "$@"; local rc=$?
+  names+=("$name"); secs+=($(( $(date +%s) - t0 ))); codes+=("$rc")
+  echo "== $name: exit status $rc in ${secs[-1]} s"
+  return $rc
+}
+
+total0=$(date +%s)
+phase "unit tests" "$PY" -m pytest
+unit=$?
+if phase "smoke run" "$PY" -m oes book run --preset smoke --force \
+   && phase "book build" "$PY" -m oes book build \
+   && phase "browser check" "$PY" scripts/check_html.py --root .; then
+  book=0
+else
+  book=1
+fi
+
+echo; echo "== phases"
+for i in "${!names[@]}"; do
+  printf '   %-14s %5d s   %s\n' "${names[$i]}" "${secs[$i]}" "$([ "${codes[$i]}" = 0 ] && echo ok || echo "FAILED (${codes[$i]})")"
+done
+printf '   %-14s %5d s\n' "total" "$(( $(date +%s) - total0 ))"
+[ "$unit" = 0 ] && [ "$book" = 0 ]
