@@ -15,7 +15,7 @@ from .fit import FitConfig
 from .generators import GeneratorConfig
 from .learn import MaskConfig
 
-__all__ = ["Preset", "PRESETS", "get_preset"]
+__all__ = ["Preset", "PRESETS", "get_preset", "CHAPTERS", "chapter_settings"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,17 @@ SMOKE = Preset(
 )
 
 PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}
+
+# Per-chapter settings, keyed by notebook then preset name: the grids each book chapter runs
+# (which images, sparsities, sweeps...). Notebooks read them with ``chapter_settings``.
+CHAPTERS: dict[str, dict[str, dict]] = {
+    # --- chapter settings end ---
+}
+
+
+def chapter_settings(notebook: str, preset: str) -> dict:
+    """The settings of one book chapter at one preset (``{}`` when the chapter has none)."""
+    return dict(CHAPTERS.get(notebook, {}).get(preset, {}))
 
 
 def get_preset(name: str) -> Preset:
