@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["BUILTIN_IMAGES", "list_images", "load_image", "prepare", "fetch", "load_manifest",
+__all__ = ["BUILTIN_IMAGES", "SYNTHETIC", "list_images", "load_image", "prepare", "fetch", "load_manifest",
            "cache_dir", "DataError"]
 
 # scikit-image names → the function in skimage.data that returns the image (all ship in its wheel).
@@ -27,6 +27,24 @@ BUILTIN_IMAGES = {
     "motorcycle": "stereo_motorcycle", "retina": "retina", "brick": "brick", "grass": "grass",
     "gravel": "gravel", "moon": "moon", "coins": "coins", "page": "page", "text": "text",
 }
+
+
+
+def _chessboard(size: int) -> np.ndarray:
+    """A high-frequency chessboard (squares of 4 px at 64², scaled with the size): Fig 9b's test image."""
+    sq = max(2, size // 16)
+    yy, xx = np.meshgrid(np.arange(size) // sq, np.arange(size) // sq, indexing="ij")
+    return np.repeat(((yy + xx) % 2).astype(np.float32)[..., None] * 0.8 + 0.1, 3, axis=-1)
+
+
+def _gaussian_noise(size: int) -> np.ndarray:
+    """Pure noise: 0.5 + 0.2·N(0, 1) per pixel and channel, clipped to [0, 1], fixed seed (Fig 9a)."""
+    rng = np.random.default_rng(20240721)
+    return np.clip(0.5 + 0.2 * rng.standard_normal((size, size, 3)), 0, 1).astype(np.float32)
+
+
+#: synthetic images made at the requested size (no resize): name → fn(size) -> (H, W, 3) array
+SYNTHETIC = {"chessboard": _chessboard, "gaussian_noise": _gaussian_noise}
 
 MANIFEST = Path(__file__).resolve().parent.parent / "data" / "manifest.json"
 
@@ -49,7 +67,7 @@ def load_manifest(path: str | Path | None = None) -> dict:
 
 def list_images() -> list[str]:
     """Built-in names, then the paper's names (available after ``oes fetch``)."""
-    return sorted(BUILTIN_IMAGES) + sorted(load_manifest())
+    return sorted(BUILTIN_IMAGES) + sorted(SYNTHETIC) + sorted(load_manifest())
 
 
 def _to_float_rgb(a: np.ndarray) -> np.ndarray:
@@ -107,6 +125,8 @@ def _read_file(path: Path) -> np.ndarray:
 def load_image(name_or_path: str, size: int = 512) -> torch.Tensor:
     """An image by scikit-image name, by the paper's name (fetched, cached), or by file path."""
     name = str(name_or_path)
+    if name in SYNTHETIC:
+        return torch.from_numpy(np.ascontiguousarray(SYNTHETIC[name](size).transpose(2, 0, 1)))[None]
     if name in BUILTIN_IMAGES:
         from skimage import data as skdata
 
