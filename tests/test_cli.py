@@ -1,0 +1,78 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from oes.cli import main
+from oes.masks import Mask
+from oes.metrics import psnr, ssim
+
+
+def test_psnr_matches_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 3, 8, 8, generator=g), torch.rand(1, 3, 8, 8, generator=g)
+    ref = peak_signal_noise_ratio(a[0].numpy().astype("float64"), b[0].numpy().astype("float64"), data_range=1)
+    assert psnr(b, a) == pytest.approx(ref, abs=1e-9)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_mask_then_fit_smoke(tmp_path, capsys):
+    m = tmp_path / "m.pt"
+    assert main(["mask", "--preset", "smoke", "--image", "coffee", "--sparsity", "0.1", "--steps", "3",
+                 "--out", str(m)]) == 0
+    mask = Mask.load(m)
+    assert mask.meta["source_image"] == "coffee" and mask.meta["generator"]["kind"] == "hourglass"
+    assert abs(mask.density - 0.1) < 1e-3
+    out = tmp_path / "out"
+    assert main(["fit", "--preset", "smoke", "--image", "coffee", "--mask", str(m), "--steps", "4",
+                 "--out-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "output.png", "result.json"]
+    h = pd.read_csv(out / "history.csv")
+    assert list(h.columns) == ["step", "loss", "psnr"]
+    r = json.loads((out / "result.json").read_text())
+    assert {"final_psnr", "best_psnr", "best_step", "steps", "seconds", "config"} <= set(r)
+    assert r["method"] == "sparse" and r["config"]["image"] == "coffee"
+    assert main(["fit", "--preset", "smoke", "--dense", "--steps", "2", "--out-dir", str(tmp_path / "d")]) == 0
+    assert main(["fit", "--preset", "smoke", "--decoder", "--steps", "2", "--out-dir", str(tmp_path / "dd")]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "--preset", "smoke", "--dense", "--image", "nosuch"], "unknown image 'nosuch'"),
+    (["fit", "--preset", "smoke", "--dense", "--size", "30"], "smallest valid"),
+    (["fit", "--preset", "smoke", "--dense", "--decoder"], "exactly one of"),
+    (["fit", "--preset", "smoke", "--mask", "MISSING.pt"], "does not exist"),
+    (["fit", "--preset", "nosuch", "--dense"], "unknown preset"),
+    (["mask", "--preset", "smoke", "--sparsity", "5"], "fraction of parameters kept"),
+])
+def test_bad_input_is_one_line_error_and_leaves_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    argv = [a.replace("MISSING.pt", str(tmp_path / "missing.pt")) for a in argv]
+    argv += ["--out-dir", str(out)] if argv[0] == "fit" else ["--out", str(tmp_path / "m.pt")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_foreign_mask_file_and_architecture_mismatch(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": torch.zeros(2)}, bad)
+    assert main(["fit", "--preset", "smoke", "--mask", str(bad), "--out-dir", str(tmp_path / "o")]) == 2
+    assert "not an oes mask" in capsys.readouterr().err
+    m = tmp_path / "m.pt"
+    assert main(["mask", "--preset", "smoke", "--steps", "2", "--out", str(m)]) == 0
+    mask = Mask.load(m)
+    mask.meta["generator"]["channels"] = [4, 16]      # pretend it came from another architecture
+    mask.save(m)
+    assert main(["fit", "--preset", "smoke", "--mask", str(m), "--out-dir", str(tmp_path / "o2")]) == 2
+    assert "does not fit this generator" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_images_lists_names(capsys):
+    assert main(["images"]) == 0
+    out = capsys.readouterr().out
+    assert "astronaut" in out and "camera" in out
