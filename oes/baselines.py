@@ -203,7 +203,7 @@ def sgld_fit(spec, net, z, problem, mask, checkpoint, progress) -> FitResult:
     cfg = replace(spec.fit, reg_noise_std=float(p["reg_noise_std"]), lr=float(p["lr"]))
     cb = SGLD(p["langevin_std"], p["noise_params"], p["burn_in"], p["average"], x_true=problem.x)
     res = fit(net, z, problem.y, problem.operator, cfg=cfg, mask=mask, x_true=problem.x, callbacks=[cb],
-              checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"sgld {spec.image}")
+              to_image=getattr(problem, "to_image", None), checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"sgld {spec.image}")
     if cb.mean is not None:
         res.extra["x_avg"] = cb.mean.cpu()
     return res
@@ -215,7 +215,7 @@ def es_wmv_fit(spec, net, z, problem, mask, checkpoint, progress) -> FitResult:
     p = _take(dict(spec.params), {"window": 100, "patience": 1000, "stop": True}, "es_wmv")
     cb = ESWMV(p["window"], p["patience"], p["stop"], x_true=problem.x)
     return fit(net, z, problem.y, problem.operator, cfg=spec.fit, mask=mask, x_true=problem.x, callbacks=[cb],
-               checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"es_wmv {spec.image}")
+               to_image=getattr(problem, "to_image", None), checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"es_wmv {spec.image}")
 
 
 def _register() -> None:

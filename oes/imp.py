@@ -139,7 +139,8 @@ def iterative_magnitude_pruning(net: nn.Module, z: torch.Tensor, y: torch.Tensor
                                 rewind_step: int = 0, stop_step: int | str | None = None, scope: str = "global",
                                 maskable: str = "all", record_every: int | None = None,
                                 x_true: torch.Tensor | None = None, seed: int = 0, progress: bool | None = None,
-                                target: str = "noisy", meta: dict | None = None) -> IMPResult:
+                                target: str = "noisy", meta: dict | None = None,
+                                to_image=None) -> IMPResult:
     r"""IMP with rewinding (see the module docstring); ``net`` holds θ_in and is not modified.
 
     :param train_steps: Adam steps per round (paper: to convergence, 40 k).
@@ -188,7 +189,7 @@ def iterative_magnitude_pruning(net: nn.Module, z: torch.Tensor, y: torch.Tensor
         round_steps = steps if (r == 1 or rewind_step == 0) else steps - rewind_step
         cfg = FitConfig(steps=round_steps, lr=lr, record_every=record_every, keep_best=False)
         tr = time.perf_counter()
-        res = fit(work, z, y, operator, cfg=cfg, mask=mask, x_true=x_true,
+        res = fit(work, z, y, operator, cfg=cfg, mask=mask, x_true=x_true, to_image=to_image,
                   callbacks=[c for c in (snap, mag) if c is not None], seed=seed, progress=progress,
                   desc=f"IMP round {r}/{len(densities)}")
         if r == 1 and rewind_step:
@@ -257,7 +258,8 @@ def _imp_builder(spec, net, z, problem, progress):
         net, z, problem.y, problem.operator, sparsity=p.get("sparsity", 0.05), rounds=rounds, keep_per_round=keep,
         train_steps=p.get("train_steps", 40_000), lr=p.get("lr", 1e-2), rewind_step=p.get("rewind_step", 0),
         stop_step=p.get("stop_step"), scope=p.get("scope", "global"), maskable=p.get("maskable", "all"),
-        record_every=p.get("record_every"), x_true=problem.x, seed=spec.seed, progress=progress, target=spec.target)
+        record_every=p.get("record_every"), x_true=problem.x, seed=spec.seed, progress=progress, target=spec.target,
+        to_image=getattr(problem, "to_image", None))
     return res.mask, {"history": res.summary, "seconds": res.seconds, "tables": {"rounds": res.rounds}}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import pandas as pd
 import torch
@@ -169,11 +169,13 @@ def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
 
 def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
                cfg: MaskConfig = MaskConfig(), seed: int = 0, x_true: torch.Tensor | None = None,
-               meta: dict | None = None, progress: bool | None = None, desc: str = "OES mask") -> MaskResult:
+               meta: dict | None = None, progress: bool | None = None, desc: str = "OES mask",
+               to_image: Callable[[torch.Tensor], torch.Tensor] | None = None) -> MaskResult:
     r"""Algorithm 1: learn p by Adam on v through Concrete samples, then m* = C(p*).
 
     ``net`` holds θ_in and is not modified (BN running statistics aside).  ``x_true``
-    (optional) is used only to record the PSNR of the relaxed output.
+    (optional) is used only to record the PSNR of the relaxed output, after ``to_image``
+    (e.g. the complex magnitude for MRI; identity by default).
     """
     operator = operator or Operator()
     device = z.device
@@ -211,7 +213,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
                 row = {"step": step, "loss": float(data.detach()), "reg": float(reg.detach()),
                        "mean_p": float(torch.sigmoid(v.detach()).mean())}
                 if x_true is not None:
-                    row["psnr"] = psnr(out.detach(), x_true)
+                    img = to_image(out.detach()) if to_image is not None else out.detach()
+                    row["psnr"] = psnr(img, x_true)
                 rows.append(row)
             opt.zero_grad(set_to_none=True)
             loss.backward()

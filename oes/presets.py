@@ -120,6 +120,217 @@ PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}
 # Per-chapter settings, keyed by notebook then preset name: the grids each book chapter runs
 # (which images, sparsities, sweeps...). Notebooks read them with ``chapter_settings``.
 CHAPTERS: dict[str, dict[str, dict]] = {
+    "03_pruners": {   # Finding 3 (§4.3, Fig 7, Table 4): pruners at one density, all trained by the same loop
+        "smoke": {"images": None,            # None: the preset's images
+                  "seeds": None,             # None: the preset's seeds
+                  "density": None,           # fraction kept; None: the preset's OES sparsity (masks shared with 02)
+                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # pruning-at-init baselines
+                  "synflow_rounds": 5,       # SynFlow's iterative pruning rounds (Tanaka et al.: 100)
+                  "imp_train_steps": 4,      # Adam steps per IMP round (paper: to convergence, 40 000)
+                  "imp_schedules": [[0.5, 3], [0.2, 3]]},   # IMP (keep per round, rounds): gradual, aggressive
+        "quick": {"images": ["astronaut"],   # one image, one seed: 7 extra 2 000-step runs ≈ 4 min of CPU
+                  "seeds": [0],              # seed 0: OES mask and Sparse-DIP run shared with chapter 02
+                  "density": None,           # the preset's 3 % (paper's Table 4: 5 %)
+                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # pruning-at-init baselines
+                  "synflow_rounds": 20,      # float64 scoring pass ≈ 0.5 s at 64²: 100 rounds would cost ~1 min
+                  "imp_train_steps": 500,    # dense DIP peaks near step 350 at quick: magnitudes after overfitting
+                  "imp_schedules": [[0.4, 4], [0.2, 3]]},   # 4 gradual rounds (paper 0.8^14), 0.2^3 as in the paper
+        "paper": {"images": None,            # the preset's six images
+                  "seeds": None,             # the preset's three seeds
+                  "density": 0.05,           # Table 4: all masks 5 % sparse
+                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # Table 4 (SNIP: footnote 3)
+                  "synflow_rounds": 100,     # Tanaka et al. (2020)
+                  "imp_train_steps": 40_000,   # App. B: magnitudes at convergence (40 k)
+                  "imp_schedules": [[0.8, 14], [0.2, 3]]},  # IMP-(0.8)^14 and IMP-(0.2)^3
+    },
+    "04_transfer": {  # Finding 4 (§4.4, Fig 8, Figs 13/20, Tables 5/6): masks learned on one image, used on another
+        "smoke": {"groups": {"people": ["astronaut", "camera"],             # stand-in for the Face dataset
+                             "other scenes": ["chelsea", "coffee"]},        # stand-in for the standard dataset
+                  "sources": ["camera", "coffee"],   # extra mask sources (each target also uses its own mask)
+                  "targets": ["astronaut", "chelsea"],  # each gets self, inter- and cross-dataset masks
+                  "seeds": None,             # None: the preset's seeds
+                  "density": None,           # None: the preset's OES sparsity (same as chapter 03)
+                  "imp_source": "astronaut",   # Table 5: OES vs IMP masks of this image (IMP = chapter 03's gradual)
+                  "imp_targets": ["astronaut", "chelsea"],   # Table 5's targets
+                  "oracle": True},           # Table 6: masks learned on the clean image (oracle)
+        "quick": {"groups": {"people": ["astronaut", "camera"],
+                             "other scenes": ["chelsea", "coffee"]},
+                  "sources": ["camera", "coffee"],   # 2 new OES masks; targets' own masks shared with chapter 02
+                  "targets": ["astronaut", "chelsea"],  # 4 transfers + 2 Table-5 runs ≈ 4.5 min of CPU
+                  "seeds": [0],              # seed 0: shared with chapters 02 and 03
+                  "density": None,           # the preset's 3 % (paper: 5 %)
+                  "imp_source": "astronaut",   # its IMP mask is chapter 03's (shared run)
+                  "imp_targets": ["astronaut", "chelsea"],
+                  "oracle": False},          # Table 6 left out at quick (2 masks + runs ≈ 4 min more)
+        "paper": {"groups": {"people": ["astronaut", "camera"],
+                             "other scenes": ["chelsea", "coffee", "rocket", "immunohistochemistry"]},
+                  "sources": ["astronaut", "camera", "chelsea", "coffee"],   # two per group
+                  "targets": ["astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry"],
+                  "seeds": None,             # the preset's three seeds
+                  "density": 0.05,           # §4.4: all masks 5 % sparse
+                  "imp_source": "astronaut",   # stands in for Lena (Table 5)
+                  "imp_targets": ["astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry"],
+                  "oracle": True},           # Table 6
+    },
+    "11_mri": {       # Appendix H (Figs 22–24): OES mask from (A_1(M_4×), y_1), Sparse-DIP on 4 settings
+        "smoke": {"source": "shepp_logan",   # subject 1 (oes.mri.SUBJECTS): the OES mask is learned on it at 4×
+                  "cross": ["retina"],       # other subjects for cross transfer (paper: 3 other scans)
+                  "accelerations": [4, 8],   # 4× = the mask's own undersampling, 8× = higher undersampling
+                  "n_coils": 2,              # simulated birdcage coil maps
+                  "sigma": 10,               # complex k-space noise per coefficient, /255 (= noise of a fully sampled image)
+                  "kind": "random",          # Cartesian line mask: fastMRI-style random lines + centre
+                  "sparsities": [0.5, 0.1, 0.03],   # fractions KEPT (50 %, 90 %, 97 % pruned)
+                  "steps": None,             # training iterations, no early stopping; None: the preset's
+                  "mask_steps": None,        # OES iterations; None: the preset's
+                  "size": None,              # image side; None: the preset's
+                  "seed": 0},                # network init θ_in, z and the acquisitions' seed
+        "quick": {"source": "shepp_logan",
+                  "cross": ["shepp_logan_deformed"],   # one other subject (near transfer: same anatomy, deformed)
+                  "accelerations": [4, 8],
+                  "n_coils": 4,              # fewer coils than 8×: a real null space, as in the paper
+                  "sigma": 10,               # fully sampled image ≈ 31 dB PSNR, like a clinical scan
+                  "kind": "random",
+                  "sparsities": [0.1, 0.03],   # the two levels the claims need (90 %, 97 % pruned); paper also 50/80 %
+                  "steps": 1000,             # 12 runs × 1 000 steps + 2 masks ≈ 4–5 min of CPU (nothing shared)
+                  "mask_steps": 1000,        # OES iterations (preset: 1 500) to stay within the chapter's budget
+                  "size": None,              # the preset's 64×64
+                  "seed": 0},
+        "paper": {"source": "shepp_logan",
+                  "cross": ["retina", "shepp_logan_deformed", "retina_disc"],   # stand-ins for scans 2–4 (Fig 23)
+                  "accelerations": [4, 8],   # M_4× and M_8×
+                  "n_coils": 15,             # fastMRI knee coil count (maps simulated, not BART/ESPIRiT)
+                  "sigma": 10,
+                  "kind": "random",
+                  "sparsities": [0.5, 0.2, 0.1, 0.03],   # Fig 24: 50 %, 80 %, 90 %, 97 % pruned
+                  "steps": None,             # the preset's 40 000 iterations, no early stopping
+                  "mask_steps": None,        # the preset's 60 000 OES iterations
+                  "size": 320,               # fastMRI's 320×320 reconstruction crop (divisible by 2^6)
+                  "seed": 0},
+    },
+    "05_inpainting": {  # Appendix F (Tables 7, 8): masks from inpainting (50 % missing) and denoising, both tasks
+        "smoke": {"images": ["astronaut"],   # images of the grid (paper: the 14 Set-14 images)
+                  "seeds": [0],              # θ_in, z, noise and the inpainting pixel mask
+                  "sigmas": [25]},           # Table 8's denoising noise levels (/255)
+        "quick": {"images": ["astronaut"],   # one image, one seed: 1 mask + 5 runs new ≈ 3 min of CPU
+                  "seeds": [0],              # seed 0: the σ = 25 denoising runs and mask are chapter 02's
+                  "sigmas": [25]},           # σ = 12 left out (1 mask + 4 runs ≈ 2.5 min more)
+        "paper": {"images": None,            # None: the preset's six images (stand-ins for Set-14)
+                  "seeds": None,             # None: the preset's three seeds
+                  "sigmas": [25, 12]},       # Table 8: σ = 25 and σ = 12
+    },
+    "06_early_stop_masks": {  # App. J.3 (Fig 14): IMP at early stop vs at convergence vs OES; plus ES-WMV
+        "smoke": {"source": "astronaut",     # image the masks are learned on (paper: Pepper; Lena for 14b)
+                  "target": "chelsea",       # transfer target (paper: Flowers)
+                  "seeds": [0],              # θ_in, z and noise
+                  "sparsity": None,          # fraction kept by all three masks; None: the preset's
+                  "imp_rounds": 2,           # IMP pruning rounds
+                  "imp_keep_per_round": None,   # None: geometric densities ending at `sparsity`
+                  "imp_train_steps": None,   # Adam steps per round ("convergence"); None: the preset's fit steps
+                  "imp_stop": "dense_best",  # IMP at early stop: dense DIP's best-PSNR step (oracle)
+                  "eswmv_window": 2,         # ES-WMV window W
+                  "eswmv_patience": 2,       # ES-WMV patience P
+                  "eswmv_images": None},     # images ES-WMV stops dense DIP on; None: the source
+        "quick": {"source": "astronaut",     # its OES mask, dense and Sparse-DIP runs are chapter 02's
+                  "target": "chelsea",       # OES transfer run shared with chapter 04 (Table 5)
+                  "seeds": [0],              # one seed: IMP masks + 4 sparse runs + ES-WMV ≈ 4 min of CPU
+                  "sparsity": None,          # the preset's 3 % (paper's Fig 14: 5 %), shared with chapters 02–04
+                  "imp_rounds": 2,           # 2 rounds (17 %, 3 %) instead of many: 2 × 2 000 steps ≈ 70 s
+                  "imp_keep_per_round": None,   # geometric to the target density
+                  "imp_train_steps": None,   # the preset's 2 000 steps: dense DIP has overfitted (peak ≈ 350)
+                  "imp_stop": "dense_best",  # every round stops at dense DIP's oracle step (the paper's known ES)
+                  "eswmv_window": 100,       # Wang et al.'s W = 100
+                  "eswmv_patience": 500,     # P = 1 000 would leave little room in 2 000 steps after a ≈ 350 peak
+                  "eswmv_images": None},     # the source image only
+        "paper": {"source": "astronaut",     # stand-in for Pepper / Lena
+                  "target": "chelsea",       # stand-in for Flowers
+                  "seeds": [0],              # Fig 14: one run per mask
+                  "sparsity": 0.05,          # Fig 14: all masks 5 % sparse
+                  "imp_rounds": 14,          # IMP-(0.8)^14, as in Table 4
+                  "imp_keep_per_round": 0.8,
+                  "imp_train_steps": 40_000,   # to convergence (App. B)
+                  "imp_stop": "dense_best",  # the early-stopping point, assumed known (App. J.3)
+                  "eswmv_window": 100,       # Wang et al. (2021): W = 100
+                  "eswmv_patience": 1000,    # Wang et al. (2021): P = 1 000
+                  "eswmv_images": ["astronaut", "chelsea"]},   # both images
+    },
+    "07_noise_impedance": {   # §5, Fig 9: dense DIP, Deep Decoder, Sparse-DIP fitted to pure noise and a noisy chessboard
+        "smoke": {"seeds": [0],              # one seed (Fig 9 shows one run)
+                  "noise_steps": None,       # iterations on pure noise; None: the preset's training steps
+                  "chessboard_steps": None},  # iterations on the noisy chessboard; None: the preset's
+        "quick": {"seeds": [0],              # seed 0: Sparse-DIP's noise-fitting mask is chapter 02's (shared)
+                  "noise_steps": 3000,       # 3 runs; dense DIP needs longer to fit noise than an image (≈ 1.8 min)
+                  "chessboard_steps": 2000},  # 3 runs + 1 OES mask on the chessboard (≈ 1.7 min)
+        "paper": {"seeds": [0],              # Fig 9: one run per network
+                  "noise_steps": 40_000,     # §4.2's training length
+                  "chessboard_steps": 40_000},
+    },
+    "08_architecture": {      # Finding 5 (§6, Fig 10, App. D.2, Fig 33): layer-wise kept fraction of OES / IMP masks
+        "smoke": {"sparsities": [0.2, 0.5]},          # OES fractions kept (+ the IMP density, chapter 03's)
+        "quick": {"sparsities": [0.03, 0.1, 0.5]},    # 3 % and 50 % are chapter 01's masks: one new mask (≈ 30 s);
+                                                      # IMP mask and Deep Decoder masks shared with chapters 03 / 09
+        "paper": {"sparsities": [0.03, 0.05, 0.1, 0.5]},   # Fig 10b: "various levels of sparsity" (not listed)
+    },
+    "09_deep_decoder_pruning": {   # App. K (Table 9, Figs 32/33): OES on the Deep Decoder vs Sparse-DIP
+        "smoke": {"images": None,            # None: the preset's first image
+                  "seeds": None,             # None: the preset's first seed
+                  "pruned": [0.27, 0.55, 0.74],   # fractions of the decoder PRUNED (App. K's "27 %, 55 %, 74 %")
+                  "match": [0.27],           # levels at which Sparse-DIP is run with as many weights as the decoder
+                  "prior": 0.5},             # OES prior p0 on the decoder (App. K: p0 = 0.5)
+        "quick": {"images": ["astronaut"],   # one image, seed 0: dense decoder and Sparse-DIP runs shared with 02
+                  "seeds": [0],
+                  "pruned": [0.27, 0.55, 0.74],   # 3 decoder masks + 3 sparse-decoder runs (≈ 45 s)
+                  "match": [0.27],           # 1 hourglass mask + run (≈ 65 s)
+                  "prior": 0.5},
+        "paper": {"images": ["astronaut", "coffee", "chelsea"],   # Table 9: three images (Pepper, Lena, Barbara)
+                  "seeds": [0],
+                  "pruned": [0.27, 0.55, 0.74],
+                  "match": [0.27, 0.55, 0.74],
+                  "prior": 0.5},
+    },
+    "10_sensitivity": {   # App. G, H.1, I, J (Figs 15, 18, 25–31): λ, p0, KL vs ℓ1 vs centred, initialisation
+        "smoke": {"images": ["astronaut", "coffee"],   # two images so every comparison's code path runs
+                  "n_images": None,          # used when "images" is None: the first n of the preset's images
+                  "reg_images": 2,           # first n images of the ℓ1-vs-KL best-λ comparison (Fig 29)
+                  "sparsity": 0.05,          # fraction kept: App. G / H.1 prune 95 %
+                  "mask_steps": None,        # None: the preset's OES steps
+                  "train_steps": None,       # None: the preset's training steps
+                  "lam_wide": [6, 3, 0, -4],   # decades around the preset's λ, first image (paper: 1e-3 … 1e-13)
+                  "lam_fine": [1, 0, -1],    # decades, every image, KL and ℓ1 (Fig 29: 1e-8, 1e-9, ...)
+                  "train_lam": [3, 0, -4],   # decades whose masks are also trained (first image)
+                  "centered_images": 1,      # first n images with the centred-mean regulariser (Figs 25, 27)
+                  "p0s": [0.03, 0.05, 0.5, 0.8],   # priors at 95 % pruning (Fig 15)
+                  "train_p0": True,          # also train the p0 masks (Fig 15's denoising curves)
+                  "init_dist_images": 1,     # first n images: Kaiming-uniform vs Xavier-normal (Fig 31)
+                  "init_scales": [0.1, 1, 5]},   # Kaiming ×scale on the first image (Fig 30)
+        "quick": {"images": None,
+                  "n_images": 2,             # the preset's two images
+                  "reg_images": 2,           # ℓ1 vs KL needs two images
+                  "sparsity": 0.05,          # as the paper's App. G / H.1 (so masks are not shared with 02: 3 %)
+                  "mask_steps": 400,         # ≈ 8 s per mask at logit lr 0.3 (preset: 1 500); 22 masks ≈ 3 min
+                  "train_steps": 1000,       # ≈ 18 s per run; 6 runs ≈ 1.8 min (total ≈ 4.7 min of CPU)
+                  "lam_wide": [6, 3, 0, -4],   # the paper's 1e-3, 1e-6, 1e-9, 1e-13 shifted onto λ = 3e-7
+                  "lam_fine": [1, 0, -1],    # one decade either side: Fig 29's spacing
+                  "train_lam": [3, 0, -4],   # +6 (p pinned at p0) left untrained
+                  "centered_images": 1,      # Figs 25/27 on one image (paper: two)
+                  "p0s": [0.03, 0.05, 0.5, 0.8],   # the paper's four priors
+                  "train_p0": False,         # judged on the masks (collapse): saves 3 runs ≈ 55 s
+                  "init_dist_images": 1,     # paper: 4 images
+                  "init_scales": [0.1, 1, 5]},   # the paper's scales
+        "paper": {"images": None,
+                  "n_images": None,          # all of the preset's images for the bimodal-λ claim
+                  "reg_images": 2,           # Fig 29: two images (Pepper, Flowers)
+                  "sparsity": 0.05,          # App. G / H.1: 95 % pruned
+                  "mask_steps": None,        # 60 000
+                  "train_steps": None,       # 40 000
+                  "lam_wide": [6, 3, 0, -4],   # 1e-3, 1e-6, 1e-9, 1e-13 (Fig 18)
+                  "lam_fine": [1, 0, -1],    # 1e-8, 1e-9, 1e-10 (Fig 29)
+                  "train_lam": [6, 3, 0, -4],
+                  "centered_images": 2,      # Fig 27: Baboon and Flowers
+                  "p0s": [0.03, 0.05, 0.5, 0.8],
+                  "train_p0": True,
+                  "init_dist_images": 4,     # Fig 31: four images
+                  "init_scales": [0.1, 1, 5]},   # Fig 30
+    },
     # --- chapter settings end ---
 }
 

@@ -41,7 +41,7 @@ from .operators import Operator, build_operator
 
 __all__ = ["Problem", "MaskSpec", "RunSpec", "RunRecord", "Executor", "LocalExecutor", "execute", "execute_masks",
            "mask_record", "results_frame",
-           "get_mask", "make_problem", "runs_root", "spec_key", "MASK_BUILDERS", "FIT_METHODS"]
+           "get_mask", "make_problem", "runs_root", "spec_key", "MASK_BUILDERS", "FIT_METHODS", "MRI_PARAMS"]
 
 
 def runs_root(root: str | Path | None = None) -> Path:
@@ -88,20 +88,67 @@ def _to_jsonable(obj: Any) -> Any:
 # ------------------------------------------------------------------ problems
 @dataclass(frozen=True)
 class Problem:
-    """A measurement to fit: clean x (for PSNR only), y = A(x) + ε, operator, image name."""
+    """A measurement to fit: clean x (for PSNR only), y = A(x) + ε, operator, image name.
+
+    ``to_image`` maps the generator output to the image compared with ``x`` (``None`` =
+    identity; MRI: the complex magnitude, since the generator outputs real/imaginary channels).
+    """
 
     x: torch.Tensor
     y: torch.Tensor
     operator: Operator
     image: str
+    to_image: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+#: ``op_params`` accepted by ``operator="mri"`` (see :func:`make_problem`).
+MRI_PARAMS = ("acceleration", "n_coils", "kind", "snr_db", "center_fraction", "phase", "seed")
+
+
+def _mri_problem(subject: str, size: int, sigma: float, seed: int, target: str, op_params: dict) -> Problem:
+    """Multi-coil MRI acquisition of a synthetic subject (Appendix H, :func:`oes.mri.make_acquisition`)."""
+    from .mri import SUBJECTS, magnitude, make_acquisition, synthetic_subjects
+
+    unknown = sorted(set(op_params) - set(MRI_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown MRI op_params {unknown}; known: {', '.join(MRI_PARAMS)}")
+    if subject not in SUBJECTS:
+        raise ValueError(f"unknown MRI subject {subject!r}; choose from {', '.join(SUBJECTS)}")
+    snr_db = op_params.get("snr_db")
+    if snr_db is not None and sigma:
+        raise ValueError(f"MRI noise: give op_params['snr_db'] or sigma, not both (sigma={sigma:g}); "
+                         "pass sigma=0 with snr_db")
+    img = synthetic_subjects(size, names=[subject])[0]
+    op, y, x_complex = make_acquisition(
+        img, n_coils=int(op_params.get("n_coils", 8)), acceleration=float(op_params.get("acceleration", 4)),
+        kind=str(op_params.get("kind", "random")), seed=int(op_params.get("seed", seed)), snr_db=snr_db,
+        center_fraction=op_params.get("center_fraction"), phase=bool(op_params.get("phase", True)),
+        sigma=float(sigma) / 255.0)
+    if target == "clean":
+        with torch.no_grad():
+            y = op.A(x_complex)
+    return Problem(magnitude(x_complex), y, op, subject, to_image=magnitude)
 
 
 def make_problem(image: str, size: int, operator: str = "denoising", sigma: float = 25.0,
-                 keep: float = 0.5, seed: int = 0, target: str = "noisy") -> Problem:
+                 keep: float = 0.5, seed: int = 0, target: str = "noisy",
+                 op_params: dict | None = None) -> Problem:
     """Load ``image`` at ``size`` and draw its seeded corruption.
 
     ``target="clean"`` fits the clean image itself (the oracle of Wu et al. 2023, App. D.3/E).
+
+    ``operator="mri"`` (Appendix H): ``image`` names a subject of :data:`oes.mri.SUBJECTS`, acquired
+    by :func:`oes.mri.make_acquisition` with the settings in ``op_params`` — ``acceleration`` (4),
+    ``n_coils`` (8), ``kind`` ("random"), ``snr_db`` (None), ``center_fraction`` (fastMRI's),
+    ``phase`` (True) and ``seed`` (the k-space mask, phase and noise seed; default ``seed``).
+    ``sigma`` is then the complex noise level per k-space coefficient in /255 units, used only
+    without ``snr_db`` (give ``sigma=0`` with ``snr_db``).  ``x`` is the magnitude image
+    ``(1, 1, H, W)``, ``y`` the ``(1, N_c, 2, H, W)`` k-space and ``to_image`` the magnitude.
     """
+    if operator == "mri":
+        return _mri_problem(image, size, sigma, seed, target, dict(op_params or {}))
+    if op_params:
+        raise ValueError(f"op_params are only used by operator='mri', got {op_params} for {operator!r}")
     x = load_image(image, size)
     op = build_operator(operator, (size, size), sigma=sigma, keep=keep, seed=seed)
     if target == "clean":
@@ -118,7 +165,8 @@ class MaskSpec:
 
     ``method`` names a builder in :data:`MASK_BUILDERS` (``oes`` here; the pruners and IMP
     register theirs).  ``params`` holds the method's settings (for ``oes``: a
-    :class:`MaskConfig` as a dict).  ``target="clean"`` marks an oracle mask.
+    :class:`MaskConfig` as a dict).  ``target="clean"`` marks an oracle mask.  ``op_params``
+    holds operator settings beyond ``sigma``/``keep`` (MRI: see :func:`make_problem`).
     """
 
     method: str
@@ -131,9 +179,11 @@ class MaskSpec:
     keep: float = 0.5
     seed: int = 0
     target: str = "noisy"
+    op_params: dict = field(default_factory=dict)
 
     def problem(self) -> Problem:
-        return make_problem(self.image, self.size, self.operator, self.sigma, self.keep, self.seed, self.target)
+        return make_problem(self.image, self.size, self.operator, self.sigma, self.keep, self.seed, self.target,
+                            op_params=self.op_params)
 
 
 @dataclass(frozen=True)
@@ -143,7 +193,7 @@ class RunSpec:
     ``method`` names an entry of :data:`FIT_METHODS` — ``dense`` / ``sparse`` / ``decoder``
     here; baselines (e.g. ``sgld``) register theirs.  ``mask`` is required for ``sparse``.
     The network is initialised with ``seed`` (the same θ_in the mask was learned on when
-    the mask's seed matches).
+    the mask's seed matches).  ``op_params``: operator settings (MRI: see :func:`make_problem`).
     """
 
     image: str
@@ -157,9 +207,11 @@ class RunSpec:
     keep: float = 0.5
     seed: int = 0
     params: dict = field(default_factory=dict)
+    op_params: dict = field(default_factory=dict)
 
     def problem(self) -> Problem:
-        return make_problem(self.image, self.size, self.operator, self.sigma, self.keep, self.seed)
+        return make_problem(self.image, self.size, self.operator, self.sigma, self.keep, self.seed,
+                            op_params=self.op_params)
 
 
 @dataclass
@@ -195,7 +247,7 @@ class RunRecord:
 def _oes_builder(spec: MaskSpec, net, z, problem: Problem, progress) -> tuple[Mask, dict]:
     cfg = MaskConfig(**spec.params)
     res = learn_mask(net, z, problem.y, problem.operator, cfg=cfg, seed=spec.seed, x_true=problem.x,
-                     progress=progress, desc=f"OES {spec.image}")
+                     to_image=problem.to_image, progress=progress, desc=f"OES {spec.image}")
     return res.mask, {"history": res.history, "logits": res.logits, "seconds": res.seconds}
 
 
@@ -258,7 +310,8 @@ def mask_record(spec: MaskSpec, root: str | Path | None = None) -> dict:
 # ------------------------------------------------------------------ fit methods
 def _plain_fit(spec: RunSpec, net, z, problem: Problem, mask, checkpoint, progress):
     return fit(net, z, problem.y, problem.operator, cfg=spec.fit, mask=mask, x_true=problem.x,
-               checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"{spec.method} {spec.image}")
+               to_image=problem.to_image, checkpoint=checkpoint, seed=spec.seed, progress=progress,
+               desc=f"{spec.method} {spec.image}")
 
 
 #: method name → fn(spec, net, z, problem, mask, checkpoint, progress) -> FitResult
