@@ -22,7 +22,7 @@ phase() {   # phase NAME COMMAND...: run, time and record it
 }
 
 total0=$(date +%s)
-phase "unit tests" "$PY" -m pytest
+phase "unit tests" "$PY" -m pytest -q
 unit=$?
 if phase "smoke run" "$PY" -m oes book run --preset smoke --force \
    && phase "book build" "$PY" -m oes book build \
