@@ -76,3 +76,30 @@ def test_images_lists_names(capsys):
     assert main(["images"]) == 0
     out = capsys.readouterr().out
     assert "astronaut" in out and "camera" in out
+
+
+def test_every_cli_line_in_the_readme_runs(tmp_path, monkeypatch):
+    """The README's `oes mask/fit/prune/images` examples, at the smoke preset with 2 steps."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    import numpy as np
+    from skimage import io
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    lines = [ln.split("#")[0].strip() for ln in readme.splitlines()]
+    cmds = [ln for ln in lines if re.match(r"^oes (mask|fit|prune|images)\b", ln)]
+    assert any(c.startswith("oes mask") for c in cmds) and any(c.startswith("oes fit") for c in cmds)
+    monkeypatch.chdir(tmp_path)
+    io.imsave("my_photo.png", (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8),
+              check_contrast=False)
+    for c in cmds:
+        argv = shlex.split(c)[1:]
+        if argv[0] != "images":
+            argv = [("smoke" if a == "quick" else a) for a in argv]
+            if argv[0] == "prune":
+                argv += ["--rounds", "2"] if "synflow" in argv else (["--steps", "2"] if "imp" in argv else [])
+            else:
+                argv += ["--steps", "2"]
+        assert main(argv) == 0, c
