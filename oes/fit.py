@@ -116,11 +116,15 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | N
     device = z.device
     net.train()
     masks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    masked_params: list[torch.Tensor] = []
+    mask_values: list[torch.Tensor] = []
     if mask is not None:
         mask.check(net)
         mask.apply_(net)
         params = dict(net.named_parameters())
         masks = [(params[n], m.to(device=device, dtype=params[n].dtype)) for n, m in mask.items()]
+    masked_params = [p for p, _ in masks]
+    mask_values = [m for _, m in masks]
     for p in net.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -182,14 +186,13 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | N
                 rows.append(row)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            for p, m in masks:
-                p.grad.mul_(m)
+            if masks:  # one fused call per list instead of a Python loop over tensors
+                torch._foreach_mul_([p.grad for p in masked_params], mask_values)
             opt.step()
             _call(callbacks, "on_step", state)
             if masks:
                 with torch.no_grad():
-                    for p, m in masks:
-                        p.mul_(m)
+                    torch._foreach_mul_(masked_params, mask_values)
             x_hat = out.detach()
             bar.update(1)
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:

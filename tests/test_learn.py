@@ -109,3 +109,26 @@ def test_masked_output_uses_only_kept_weights(tiny):
     out = masked_output(net, z, zero_head)
     assert torch.allclose(out, torch.full_like(out, 0.5))                 # sigmoid(0): a constant image
     assert zero_head.collapsed() == ["head.weight"] and zero_head.pruned_biases() == ["head.bias"]
+
+
+def test_closed_form_kl_gradient_matches_autograd():
+    from oes.learn import _kl_grad_
+    v = torch.linspace(-12, 12, 101, dtype=torch.float64, requires_grad=True)
+    kl_bernoulli(v, 0.03).sum().backward()
+    ref = v.grad.clone()
+    v.grad.zero_()
+    _kl_grad_(v, 0.03, 1.0)
+    torch.testing.assert_close(v.grad, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_concrete_backward_matches_autograd():
+    v = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    m = Concrete(v, 0.2, torch.Generator().manual_seed(3))
+    w = torch.randn(50, dtype=torch.float64)
+    (m * w).sum().backward()
+    u = torch.rand(50, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    v2 = v.detach().clone().requires_grad_(True)
+    ref = torch.sigmoid((v2 + torch.logit(u, eps=1e-7)) / 0.2)
+    (ref * w).sum().backward()
+    torch.testing.assert_close(m.detach(), ref.detach())
+    torch.testing.assert_close(v.grad, v2.grad)
