@@ -17,3 +17,17 @@ def tiny():
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)
+
+
+def tiny_problem(size: int, cfg: GeneratorConfig = TINY):
+    """(net at θ_in, z, y, Denoising(25), x) on a random size×size image, all seeded: the shared
+    set-up of the pruner, IMP and baseline tests."""
+    from oes.generators import build_generator, make_input
+    from oes.operators import Denoising
+
+    net = build_generator(cfg, 0)
+    z = make_input(cfg, size, 0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((1, 3, size, size), generator=g)
+    op = Denoising(25)
+    return net, z, op.measure(x, g), op, x

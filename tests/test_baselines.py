@@ -10,9 +10,9 @@ import torch
 import oes.baselines as bl
 from oes.baselines import ESWMV, SGLD
 from oes.fit import FitConfig, fit
-from oes.generators import GeneratorConfig, build_generator, make_input
+from conftest import tiny_problem
+from oes.generators import GeneratorConfig, build_generator
 from oes.metrics import psnr
-from oes.operators import Denoising
 from oes.pruners import random_pruning
 from oes.runs import FIT_METHODS, RunSpec, make_problem, run_one
 
@@ -22,12 +22,7 @@ SIZE = 16
 
 @pytest.fixture(scope="module")
 def setup():
-    net = build_generator(CFG, 0)
-    z = make_input(CFG, SIZE, 0)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand((1, 3, SIZE, SIZE), generator=g)
-    op = Denoising(25)
-    return net, z, op.measure(x, g), op, x
+    return tiny_problem(SIZE, CFG)
 
 
 def _fit(setup, callbacks=(), steps=6, lr=1e-2, reg=1 / 30, seed=0, **kw):

@@ -1,5 +1,3 @@
-import math
-
 import pandas as pd
 import pytest
 import torch
@@ -56,7 +54,7 @@ def test_masked_weights_stay_exactly_zero_every_step(tiny):
                 assert torch.all(params[n][~m] == 0), n
             CheckAfter.seen += 1
 
-    r = fit(net, make_input(tiny, 16, 0), y, cfg=FitConfig(steps=12, record_every=1), mask=mask,
+    fit(net, make_input(tiny, 16, 0), y, cfg=FitConfig(steps=12, record_every=1), mask=mask,
             callbacks=[CheckAfter()], progress=False)
     assert CheckAfter.seen == 12
     changed = 0

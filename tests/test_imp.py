@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from oes.fit import FitConfig, fit
-from oes.generators import GeneratorConfig, build_generator, make_input
+from conftest import tiny_problem
+from oes.generators import GeneratorConfig
 from oes.imp import imp_densities, iterative_magnitude_pruning, parse_schedule
 from oes.learn import n_keep
 from oes.masks import maskable_names
-from oes.operators import Denoising
 
 CFG = GeneratorConfig("hourglass", (4, 8), 3, 3, 8)
 SIZE = 16
@@ -20,12 +20,7 @@ SIZE = 16
 
 @pytest.fixture(scope="module")
 def setup():
-    net = build_generator(CFG, 0)
-    z = make_input(CFG, SIZE, 0)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand((1, 3, SIZE, SIZE), generator=g)
-    op = Denoising(25)
-    return net, z, op.measure(x, g), op, x
+    return tiny_problem(SIZE, CFG)
 
 
 def _imp(setup, **kw):

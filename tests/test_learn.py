@@ -6,7 +6,7 @@ import torch
 
 from oes.generators import build_generator, make_input
 from oes.learn import Concrete, MaskConfig, kl_bernoulli, learn_mask, masked_output, n_keep, rank_mask, regulariser
-from oes.masks import Mask, MaskError, maskable_names
+from oes.masks import Mask, maskable_names
 from oes.operators import Denoising
 
 

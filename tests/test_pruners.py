@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from oes.generators import GeneratorConfig, build_generator, make_input
+from conftest import tiny_problem
+from oes.generators import GeneratorConfig
 from oes.learn import n_keep
 from oes.masks import Mask, maskable_names
-from oes.operators import Denoising
 from oes.pruners import (PRUNERS, grasp, grasp_scores, hessian_gradient_product, local_quotas, magnitude_pruning,
                          select, snip, snip_scores, synflow, synflow_scores)
 
@@ -20,13 +20,7 @@ FAST = {"synflow": {"rounds": 5}}
 
 @pytest.fixture(scope="module")
 def setup():
-    net = build_generator(CFG, 0)
-    z = make_input(CFG, SIZE, 0)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand((1, 3, SIZE, SIZE), generator=g)
-    op = Denoising(25)
-    y = op.measure(x, g)
-    return net, z, y, op
+    return tiny_problem(SIZE, CFG)[:4]
 
 
 def _state(net):
