@@ -390,35 +390,35 @@ class LocalExecutor:
         return out
 
 
+def _run_grid(fn: Callable, specs: list, stored: Callable[[Any], bool], executor: Executor | None,
+              progress: bool | None, desc: str, noun: str, verb: str) -> list:
+    """Map ``fn`` over ``specs`` through the executor and print one summary line."""
+    executor = executor or LocalExecutor(progress)
+    done = sum(stored(s) for s in specs)
+    t0 = time.perf_counter()
+    out = executor.map(fn, specs, desc=desc)
+    print(f"{desc}: {len(specs)} {noun} ({done} already stored, {len(specs) - done} {verb}) "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
 def execute(specs: Iterable[RunSpec], root: str | Path | None = None, executor: Executor | None = None,
             progress: bool | None = None, desc: str = "runs") -> list[RunRecord]:
     """Run every spec not already stored; return their records in order.
 
     Prints one line summarising how many runs were already stored.
     """
-    specs = list(specs)
     root = runs_root(root)
-    executor = executor or LocalExecutor(progress)
-    done = sum((_fit_dir(s, root) / "result.json").exists() for s in specs)
-    t0 = time.perf_counter()
-    records = executor.map(lambda s: run_one(s, root, progress=False), specs, desc=desc)
-    print(f"{desc}: {len(specs)} runs ({done} already stored, {len(specs) - done} executed) "
-          f"in {time.perf_counter() - t0:.1f} s")
-    return records
+    return _run_grid(lambda s: run_one(s, root, progress=False), list(specs),
+                     lambda s: (_fit_dir(s, root) / "result.json").exists(), executor, progress, desc, "runs", "executed")
 
 
 def execute_masks(specs: Iterable[MaskSpec], root: str | Path | None = None, executor: Executor | None = None,
                   progress: bool | None = None, desc: str = "masks") -> list[Mask]:
     """Build (or load) every mask spec through the executor; return the masks in order."""
-    specs = list(specs)
     root = runs_root(root)
-    executor = executor or LocalExecutor(progress)
-    done = sum((_mask_dir(s, root) / "result.json").exists() for s in specs)
-    t0 = time.perf_counter()
-    masks = executor.map(lambda s: get_mask(s, root, progress=False), specs, desc=desc)
-    print(f"{desc}: {len(specs)} masks ({done} already stored, {len(specs) - done} built) "
-          f"in {time.perf_counter() - t0:.1f} s")
-    return masks
+    return _run_grid(lambda s: get_mask(s, root, progress=False), list(specs),
+                     lambda s: (_mask_dir(s, root) / "result.json").exists(), executor, progress, desc, "masks", "built")
 
 
 def results_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
