@@ -23,13 +23,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from .generators import GeneratorConfig, build_generator
 from .masks import Mask
 from .metrics import to_numpy_image
 
-__all__ = ["Layer", "network_layers", "layer_kept", "part_kept", "w_shape", "u_shape",
+__all__ = ["Layer", "network_layers", "layer_kept", "part_kept", "w_shape", "u_shape", "dead_paths",
            "gray", "magnitude_spectrum", "radial_power", "axis_energy", "axis_area_fraction",
            "kept_from_pruned", "decoder_mask_specs", "plot_layer_kept", "show_spectra", "REGION_COLORS"]
 
@@ -175,6 +176,65 @@ def u_shape(table: pd.DataFrame) -> dict:
     last = float(table.loc[table["region"] == "last", "kept"].iloc[0])
     m = float(mid.max()) if len(mid) else float("nan")
     return {"first": first, "middle_max": m, "last": last, "holds": bool(len(mid) and first > m and last > m)}
+
+
+def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None) -> dict:
+    r"""Kept convolution weights that cannot matter: the *dead-path waste* of a mask.
+
+    A channel is **alive** when it both receives a signal that depends on the input z (some kept
+    weight connects it to an alive channel of the layer before; the input's channels are alive)
+    and can reach the output (some kept weight connects it to an alive channel of the layer after;
+    the output's channels are alive). A BatchNorm whose scale γ is pruned outputs the constant β in
+    that channel, so it cuts the channel too. Biases only add constants and never make a channel
+    alive. A kept weight ``w[c_out, c_in]`` is **useful** when ``c_in`` is alive on the input side and
+    ``c_out`` on the output side; the others are wasted: the subnetwork has fewer effective
+    parameters than it keeps (§4.3's layer collapse is the extreme case: nothing reaches the output).
+
+    Returns ``channels`` (conv output channels in all), ``dead_channels``, ``kept`` (kept conv weights),
+    ``wasted`` and ``waste`` = wasted / kept.
+    """
+    cfg = cfg or _mask_config(mask)
+    net = build_generator(cfg, 0)
+    ops: list[tuple[str, str, int, int]] = []          # (kind, param name, n_out, n_in) in forward order
+    for name, mod in net.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            ops.append(("conv", f"{name}.weight", mod.out_channels, mod.in_channels))
+        elif isinstance(mod, nn.BatchNorm2d):
+            ops.append(("bn", f"{name}.weight", mod.num_features, mod.num_features))
+    params = dict(net.named_parameters())
+
+    def links(pname: str):                            # (n_out, n_in) bool: any kept weight in the kernel
+        m = mask[pname] if pname in mask else torch.ones_like(params[pname], dtype=torch.bool)
+        return m.flatten(2).any(-1) if m.dim() == 4 else m
+
+    fwd_in = []                                        # alive-from-input at each op's input
+    alive = torch.ones(ops[0][3], dtype=torch.bool)
+    for kind, pname, _, _ in ops:
+        fwd_in.append(alive)
+        l = links(pname)
+        alive = (l & alive[None, :]).any(1) if kind == "conv" else alive & l
+    bwd_out = [None] * len(ops)                        # reaches-output at each op's output
+    alive = torch.ones(ops[-1][2], dtype=torch.bool)
+    for i in range(len(ops) - 1, -1, -1):
+        kind, pname, _, _ = ops[i]
+        bwd_out[i] = alive
+        l = links(pname)
+        alive = (l & alive[:, None]).any(0) if kind == "conv" else alive & l
+    channels = dead = kept = wasted = 0
+    for i, (kind, pname, n_out, _) in enumerate(ops):
+        if kind != "conv":
+            continue
+        m = mask[pname] if pname in mask else torch.ones_like(params[pname], dtype=torch.bool)
+        per = m.flatten(1).sum(1) if m.dim() == 2 else m.flatten(2).sum(-1)      # (n_out, n_in) counts
+        useful = fwd_in[i][None, :] & bwd_out[i][:, None]
+        k = int(per.sum())
+        kept += k
+        wasted += k - int(per[useful].sum())
+        out_fwd = fwd_in[i + 1] if i + 1 < len(ops) else (per.bool() & fwd_in[i][None, :]).any(1)
+        channels += n_out
+        dead += int((~(out_fwd & bwd_out[i])).sum()) if out_fwd.numel() == n_out else 0
+    return {"channels": channels, "dead_channels": dead, "kept": kept, "wasted": wasted,
+            "waste": wasted / kept if kept else float("nan")}
 
 
 def kept_from_pruned(pruned: float) -> float:

@@ -36,7 +36,7 @@ from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Operator
 
-__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask",
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence",
            "learn_mask", "masked_output"]
 
 
@@ -52,6 +52,14 @@ class MaskConfig:
     prior: float | None = None     # p0; None → p0 = sparsity (§3.2, App. H.1)
     maskable: Literal["all", "weights"] = "all"   # which parameters m covers
     record_every: int = 50
+    # Convergence (not a step count) decides when the mask is learned: every ``check_every`` steps the
+    # history records how stable the kept set C(p) is since the previous check and how many weights
+    # have p > 1/2 (see :func:`convergence`). ``stop_stable``: stop once the kept set is at least this
+    # stable *and* separated (0.9 k ≤ #{p > 1/2} ≤ 1.1 k) at ``stop_patience`` consecutive checks;
+    # None: run all ``steps`` (then ``steps`` is the horizon, not a budget).
+    check_every: int = 250
+    stop_stable: float | None = None
+    stop_patience: int = 3
 
     def __post_init__(self):
         if not 0 < self.sparsity <= 1:
@@ -64,6 +72,13 @@ class MaskConfig:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.samples < 1 or self.steps < 0:
             raise ValueError("samples must be ≥ 1 and steps ≥ 0")
+        if self.check_every < 1 or self.check_every % self.record_every:
+            raise ValueError(f"check_every ({self.check_every}) must be a positive multiple of record_every "
+                             f"({self.record_every})")
+        if self.stop_stable is not None and not 0 < self.stop_stable <= 1:
+            raise ValueError(f"stop_stable must be in (0, 1] (fraction of the kept set unchanged), got {self.stop_stable}")
+        if self.stop_patience < 1:
+            raise ValueError(f"stop_patience must be ≥ 1, got {self.stop_patience}")
 
     @property
     def p0(self) -> float:
@@ -77,9 +92,11 @@ class MaskConfig:
 class MaskResult:
     mask: Mask
     logits: torch.Tensor          # flat v (concatenated over the maskable names, in order)
-    history: pd.DataFrame          # step, loss, reg, mean_p (+ psnr of the relaxed output)
+    history: pd.DataFrame          # step, loss, reg, mean_p (+ psnr; + kept_stable, above_half at checks)
     seconds: float
     names: list[str] = field(default_factory=list)
+    steps: int = 0                 # steps actually run (the stopping rule may end early)
+    converged: bool = False        # the last check met the convergence criteria (:func:`convergence`)
 
     @property
     def probabilities(self) -> torch.Tensor:
@@ -173,9 +190,40 @@ def rank_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     return keep
 
 
+def _finite_or_none(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
 def _split(flat: torch.Tensor, names: list[str], shapes: list[torch.Size]) -> dict[str, torch.Tensor]:
     sizes = [math.prod(s) for s in shapes]
     return {n: c.view(s) for n, c, s in zip(names, flat.split(sizes), shapes)}
+
+
+STABLE = 0.98      # kept set unchanged between checks, for :func:`convergence`'s verdict
+SEPARATED = (0.9, 1.1)   # #{p > 1/2} / k: the Bernoulli's own kept count matches the target
+
+
+def convergence(v: torch.Tensor, sparsity: float, previous: torch.Tensor | None = None,
+                stable: float = STABLE) -> dict:
+    r"""How far mask learning has come, from the logits v alone (no clean image).
+
+    * ``kept_stable`` — the fraction of the kept set C(p) (the k = round(s·d) largest v) that was
+      also kept at the ``previous`` check (a bool mask); NaN without one. 1.0: ranking settled.
+    * ``above_half`` — #{p > 1/2} / k. At convergence the Bernoulli ``Ber(p)`` itself should keep
+      about k weights, i.e. p separated into ≈ k weights near 1 and the rest near p0 (App. G's
+      bimodal p); ≪ 1 means the prior still dominates (or λ is too strong), ≫ 1 that λ is too weak.
+    * ``mean_p`` vs the prior p0 (reported by the caller).
+    * ``converged`` — ``kept_stable ≥ stable`` (default :data:`STABLE`) and ``above_half`` within
+      :data:`SEPARATED`.
+
+    Returns the dict and, under ``"kept"``, the current kept set for the next check.
+    """
+    kept = rank_mask(v, sparsity)
+    k = int(kept.sum())
+    kept_stable = float((kept & previous).sum()) / k if previous is not None else float("nan")
+    above = float((v > 0).sum()) / k
+    ok = (kept_stable >= stable) and (SEPARATED[0] <= above <= SEPARATED[1])
+    return {"kept_stable": kept_stable, "above_half": above, "converged": bool(ok), "kept": kept}
 
 
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
@@ -220,6 +268,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
         p.requires_grad_(False)
     net.train()
     rows = []
+    previous, calm, last = None, 0, {"converged": False}
+    steps_run = 0
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress_enabled(progress), leave=False,
                dynamic_ncols=True)
@@ -245,24 +295,38 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
                 if x_true is not None:
                     img = to_image(out.detach()) if to_image is not None else out.detach()
                     row["psnr"] = psnr(img, x_true)
+                if step and step % cfg.check_every == 0:
+                    last = convergence(v.detach(), cfg.sparsity, previous, cfg.stop_stable or STABLE)
+                    previous = last.pop("kept")
+                    row.update(kept_stable=last["kept_stable"], above_half=last["above_half"])
+                    calm = calm + 1 if last["converged"] else 0
+                    bar.set_postfix(stable=f"{last['kept_stable']:.3f}", above=f"{last['above_half']:.2f}",
+                                    refresh=False)
                 rows.append(row)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if analytic_kl and cfg.lam:
                 _kl_grad_(v, cfg.p0, cfg.lam)
             opt.step()
+            steps_run = step + 1
+            if cfg.stop_stable is not None and calm >= cfg.stop_patience:
+                break
     finally:
         bar.close()
         for n, p in net.named_parameters():
             p.requires_grad_(req[n])
     seconds = time.perf_counter() - t0
     flat = v.detach()
-    keep = rank_mask(flat, cfg.sparsity)
+    final = convergence(flat, cfg.sparsity, previous)
+    keep = final.pop("kept")
     mask_dict = _split(keep, names, shapes)
     from . import __version__
     info = {"method": "oes", "sparsity": cfg.sparsity, "seed": int(seed), "steps": cfg.steps,
-            "mask_config": cfg.to_dict(), "operator": operator.describe(), "version": __version__}
+            "steps_run": steps_run, "mask_config": cfg.to_dict(), "operator": operator.describe(),
+            "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
+            "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"])}
     info.update(meta or {})
     mask = Mask(mask_dict, info)
     mask.meta["collapsed"] = mask.collapsed()
-    return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names)
+    return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names,
+                      steps=steps_run, converged=bool(last["converged"]))

@@ -20,7 +20,7 @@ from typing import Iterator, Literal
 import torch
 from torch import nn
 
-__all__ = ["Mask", "maskable_names", "MaskError", "atomic_torch_save"]
+__all__ = ["Mask", "maskable_names", "MaskError", "atomic_torch_save", "mask_agreement"]
 
 Maskable = Literal["all", "weights"]
 
@@ -179,3 +179,27 @@ class Mask(Mapping):
     def ones(cls, net: nn.Module, maskable: Maskable = "all", meta: dict | None = None) -> "Mask":
         params = dict(net.named_parameters())
         return cls({n: torch.ones_like(params[n], dtype=torch.bool) for n in maskable_names(net, maskable)}, meta)
+
+
+def mask_agreement(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> dict:
+    r"""How much two masks over the same parameters agree on *what they keep*.
+
+    ``overlap`` = |A ∩ B| / min(|A|, |B|) (1: the same kept set); ``chance`` = the expected overlap of
+    a random kept set of the same size, max(|A|, |B|) / d (E|A ∩ B| = |A||B|/d); ``ratio`` =
+    overlap / chance (1: no better than chance); ``jaccard`` = |A ∩ B| / |A ∪ B|. Used to ask whether
+    OES's kept set is unique: two runs that differ only in the Concrete sampler's seed should keep the
+    same weights if the ranking has converged to one answer.
+    """
+    if list(a) != list(b):
+        raise MaskError("masks cover different parameters; compare masks of the same generator")
+    fa = torch.cat([a[n].flatten().bool() for n in a])
+    fb = torch.cat([b[n].flatten().bool() for n in b])
+    if fa.shape != fb.shape:
+        raise MaskError(f"masks have different sizes ({fa.numel()} vs {fb.numel()}); compare masks of one generator")
+    ka, kb, d = int(fa.sum()), int(fb.sum()), fa.numel()
+    both = int((fa & fb).sum())
+    union = int((fa | fb).sum())
+    overlap = both / max(min(ka, kb), 1)
+    chance = max(ka, kb) / max(d, 1)
+    return {"overlap": overlap, "chance": chance, "ratio": overlap / chance if chance else float("nan"),
+            "jaccard": both / union if union else 1.0, "kept": (ka, kb), "shared": both, "total": d}

@@ -129,3 +129,28 @@ def test_radial_power_excludes_dc_and_sums():
     assert len(rp) == 16 and rp["radius"].between(0, np.sqrt(2)).all()
     k = int(rp["power"].fillna(0).to_numpy().argmax())
     assert abs(rp["radius"].iloc[k] - 0.25) <= np.sqrt(2) / 16    # 4 cycles / 16 (Nyquist) = 0.25
+
+
+def test_dead_paths_counts_weights_cut_off_from_input_or_output():
+    from oes.analysis import dead_paths
+    from oes.generators import build_generator
+    cfg = GeneratorConfig("hourglass", (4, 8), 3, 3, 8)
+    full = Mask.ones(build_generator(cfg, 0), meta={"generator": cfg.to_dict()})
+    r = dead_paths(full)
+    assert r["wasted"] == 0 and r["dead_channels"] == 0 and r["kept"] > 0
+    # channel 0 of the first conv receives nothing: its 4×9 outgoing weights in the next conv are wasted
+    d = {k: v.clone() for k, v in full.items()}
+    d["encoder.0.0.1.weight"][0] = False
+    r = dead_paths(Mask(d, full.meta))
+    assert r["dead_channels"] == 1 and r["wasted"] == 4 * 9
+    # a pruned BatchNorm scale cuts the channel both ways: 8×9 incoming + 4×9 outgoing weights wasted
+    d = {k: v.clone() for k, v in full.items()}
+    d["encoder.0.2.weight"][1] = False
+    r = dead_paths(Mask(d, full.meta))
+    assert r["dead_channels"] == 1 and r["wasted"] == 8 * 9 + 4 * 9
+    # a channel of the last hidden conv (8 → 4, 3×3) that the 1×1 head never reads: its 8×9 incoming
+    # weights are wasted
+    d = {k: v.clone() for k, v in full.items()}
+    d["head.weight"][:, 2] = False
+    r = dead_paths(Mask(d, full.meta))
+    assert r["dead_channels"] == 1 and r["wasted"] == 8 * 9

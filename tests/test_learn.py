@@ -132,3 +132,46 @@ def test_concrete_backward_matches_autograd():
     (ref * w).sum().backward()
     torch.testing.assert_close(m.detach(), ref.detach())
     torch.testing.assert_close(v.grad, v2.grad)
+
+
+def test_convergence_measures_stability_and_separation():
+    from oes.learn import convergence
+    v = torch.full((100,), -3.0)
+    v[:10] = 5.0                                           # 10 weights at p ≈ 1, the rest near p0
+    c1 = convergence(v, 0.1)
+    assert math.isnan(c1["kept_stable"]) and c1["above_half"] == 1.0 and not c1["converged"]
+    c2 = convergence(v, 0.1, c1["kept"])
+    assert c2["kept_stable"] == 1.0 and c2["converged"]
+    w = v.clone(); w[:5] = -4.0; w[10:15] = 4.0            # half the kept set replaced
+    c3 = convergence(w, 0.1, c1["kept"])
+    assert c3["kept_stable"] == 0.5 and not c3["converged"]
+    c4 = convergence(torch.full((100,), 1.0), 0.1, c1["kept"])   # everything above 1/2: not separated
+    assert c4["above_half"] == 10.0 and not c4["converged"]
+
+
+def test_learn_mask_records_convergence_and_stops_early(tiny):
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((1, 3, 16, 16), generator=g)
+    y = Denoising(25).measure(x, g)
+    cfg = MaskConfig(sparsity=0.2, steps=60, lr=0.1, lam=1e-9, record_every=5, check_every=10)
+    res = learn_mask(net, z, y, cfg=cfg, seed=0)
+    checks = res.history.dropna(subset=["above_half"])
+    assert list(checks["step"]) == [10, 20, 30, 40, 50]
+    assert math.isnan(checks["kept_stable"].iloc[0])          # no previous check to compare with
+    assert checks["kept_stable"].iloc[1:].between(0, 1).all() and (checks["above_half"] > 0).all()
+    assert res.steps == 60 and res.mask.meta["steps_run"] == 60
+    # the stopping rule: once the kept set is stable and p separated (≈ k weights above 1/2) at three
+    # consecutive checks, learning stops before the horizon. λ = 2e-7 separates p on this tiny net;
+    # 1e-5 leaves the prior dominant (far fewer than k above 1/2): it never stops.
+    rule = dict(sparsity=0.2, steps=800, lr=0.2, record_every=5, check_every=20, stop_stable=0.97, stop_patience=3)
+    res2 = learn_mask(net, z, y, cfg=MaskConfig(lam=2e-7, **rule), seed=0)
+    assert res2.converged and res2.steps < 800 and res2.mask.meta["converged"]
+    last3 = res2.history.dropna(subset=["above_half"]).tail(3)
+    assert (last3["kept_stable"] >= 0.97).all() and last3["above_half"].between(0.9, 1.1).all()
+    res3 = learn_mask(net, z, y, cfg=MaskConfig(lam=1e-5, **rule), seed=0)
+    assert not res3.converged and res3.steps == 800 and res3.mask.meta["above_half"] < 0.9
+    with pytest.raises(ValueError, match="multiple of record_every"):
+        MaskConfig(record_every=50, check_every=120)
+    with pytest.raises(ValueError, match="stop_stable"):
+        MaskConfig(stop_stable=1.5)

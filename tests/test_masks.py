@@ -58,3 +58,21 @@ def test_maskable_sets(tiny):
     assert set(w) < set(allp) and all(n.endswith(".weight") for n in w)
     with pytest.raises(MaskError):
         maskable_names(net, "biases")
+
+
+def test_mask_agreement_overlap_and_chance():
+    from oes.masks import mask_agreement
+    a = Mask({"w": torch.tensor([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]).bool()})
+    b = Mask({"w": torch.tensor([1, 0, 1, 0, 0, 0, 0, 0, 0, 0]).bool()})
+    r = mask_agreement(a, b)
+    assert r["overlap"] == 0.5 and r["chance"] == 0.2 and abs(r["ratio"] - 2.5) < 1e-12
+    assert abs(r["jaccard"] - 1 / 3) < 1e-12 and r["shared"] == 1
+    assert mask_agreement(a, a)["overlap"] == 1.0
+    # random kept sets agree at about the chance level
+    g = torch.Generator().manual_seed(0)
+    d, k = 200_000, 6_000
+    ra = Mask({"w": torch.zeros(d, dtype=torch.bool).index_fill_(0, torch.randperm(d, generator=g)[:k], True)})
+    rb = Mask({"w": torch.zeros(d, dtype=torch.bool).index_fill_(0, torch.randperm(d, generator=g)[:k], True)})
+    assert abs(mask_agreement(ra, rb)["ratio"] - 1) < 0.1
+    with pytest.raises(MaskError, match="different parameters"):
+        mask_agreement(a, Mask({"v": a["w"]}))
