@@ -60,6 +60,7 @@ class MaskConfig:
     check_every: int = 250
     stop_stable: float | None = None
     stop_patience: int = 3
+    sampler_seed: int | None = None  # seeds the Concrete draws; None: the run's seed (θ_in, z, noise)
 
     def __post_init__(self):
         if not 0 < self.sparsity <= 1:
@@ -289,12 +290,14 @@ def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
 def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
                cfg: MaskConfig = MaskConfig(), seed: int = 0, x_true: torch.Tensor | None = None,
                meta: dict | None = None, progress: bool | None = None, desc: str = "OES mask",
-               to_image: Callable[[torch.Tensor], torch.Tensor] | None = None) -> MaskResult:
+               to_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               on_check: Callable[[int, torch.Tensor], None] | None = None) -> MaskResult:
     r"""Algorithm 1: learn p by Adam on v through Concrete samples, then m* = C(p*).
 
     ``net`` holds θ_in and is not modified (BN running statistics aside).  ``x_true``
     (optional) is used only to record the PSNR of the relaxed output, after ``to_image``
-    (e.g. the complex magnitude for MRI; identity by default).
+    (e.g. the complex magnitude for MRI; identity by default). ``on_check(step, v)`` (optional) is
+    called at every convergence check with the current logits (a detached view: copy to keep).
     """
     operator = operator or Operator()
     device = z.device
@@ -306,7 +309,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
     d = sum(sizes)
     v = torch.zeros(d, device=device, requires_grad=True)
     opt = torch.optim.Adam([v], lr=cfg.lr)
-    rng = torch.Generator(device=device).manual_seed(int(seed) + 32452843)
+    rng = torch.Generator(device=device).manual_seed(int(seed if cfg.sampler_seed is None else cfg.sampler_seed)
+                                                     + 32452843)
     req = {n: p.requires_grad for n, p in net.named_parameters()}
     for p in net.parameters():
         p.requires_grad_(False)
@@ -344,6 +348,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
                     last = convergence(v.detach(), cfg.sparsity, previous, cfg.stop_stable or STABLE)
                     previous = last.pop("kept")
                     row.update(kept_stable=last["kept_stable"], above_half=last["above_half"])
+                    if on_check is not None:
+                        on_check(step, v.detach())
                     calm = calm + 1 if last["converged"] else 0
                     bar.set_postfix(stable=f"{last['kept_stable']:.3f}", above=f"{last['above_half']:.2f}",
                                     refresh=False)

@@ -176,3 +176,16 @@ def test_learn_mask_records_convergence_and_stops_early(tiny):
         MaskConfig(check_every=0)
     with pytest.raises(ValueError, match="stop_stable"):
         MaskConfig(stop_stable=1.5)
+
+
+def test_sampler_seed_changes_only_the_concrete_draws(tiny):
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    base = dict(sparsity=0.2, steps=20, lr=0.1, lam=1e-7, record_every=5, check_every=10)
+    seen = []
+    a = learn_mask(net, z, y, cfg=MaskConfig(**base), seed=3, on_check=lambda s, v: seen.append((s, v.clone())))
+    b = learn_mask(net, z, y, cfg=MaskConfig(**base, sampler_seed=3), seed=3)
+    c = learn_mask(net, z, y, cfg=MaskConfig(**base, sampler_seed=4), seed=3)
+    assert torch.equal(a.logits, b.logits) and not torch.equal(a.logits, c.logits)
+    assert [s for s, _ in seen] == [10] and seen[0][1].shape == a.logits.shape
