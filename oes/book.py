@@ -602,10 +602,10 @@ def _cmd_plan(a) -> int:
     params = dict(parse_param(p) for p in a.param)
     if "preset" in params:
         raise BookError("give the preset with --preset, not -p preset=...")
-    plan = book_plan(a.preset, params, a.only)
-    print(plan.describe(batch=a.batch or 1))
     if a.run:
-        _execute_plan(a, params)
+        _execute_plan(a, params)         # prints the plan, then executes it
+    else:
+        print(book_plan(a.preset, params, a.only).describe(batch=a.batch or 1))
     return 0
 
 
