@@ -154,10 +154,17 @@ def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1) -> list[T
 
     for s in specs:
         visit(s)
-    depth: dict[str, int] = {}
+    # level: how many run → mask hops lie below a spec (a mask read from a run is one level above it).
+    # Batches hold specs of one kind and one level; tasks ordered by (level, masks before fits) respect
+    # every dependency, so a batch never waits on a member of itself and dense and sparse runs still
+    # share batches.
+    level: dict[str, int] = {}
     for k in order:
-        depth[k] = 1 + max((depth[d] for d in deps[k]), default=-1)
-    # groups of compatible specs at the same depth (so no batch waits on a member of itself)
+        s = nodes[k]
+        below = [level.get(store.key(d), 0) for d in spec_dependencies(s)]
+        level[k] = (below[0] + 1 if below else 0) if isinstance(s, MaskSpec) else max(below, default=0)
+    rank = {k: (level[k], isinstance(nodes[k], RunSpec)) for k in order}
+    position = {k: i for i, k in enumerate(order)}
     groups: dict[tuple, list[str]] = defaultdict(list)
     singles: list[str] = []
     for k in order:
@@ -165,12 +172,12 @@ def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1) -> list[T
         if bk is None:
             singles.append(k)
         else:
-            groups[(depth[k], bk)].append(k)
+            groups[(rank[k], bk)].append(k)
     chunks: list[list[str]] = [[k] for k in singles]
     for members in groups.values():
         members = sorted(members)
         chunks += [members[i:i + batch] for i in range(0, len(members), batch)]
-    chunks.sort(key=lambda c: (max(depth[k] for k in c), min(order.index(k) for k in c)))
+    chunks.sort(key=lambda c: (rank[c[0]], min(position[k] for k in c)))
     task_of = {k: i for i, c in enumerate(chunks) for k in c}
     tasks = []
     for i, c in enumerate(chunks):
