@@ -231,7 +231,7 @@ def run_batch(specs: Sequence[Any], store: RunStore, progress: bool | None = Fal
             return [keys[id(s)] for s in specs]
         members = [keys[id(s)] for s in todo]
         with fixed_threads(store.threads):
-            inputs = [build_problem_inputs(s) for s in todo]
+            inputs = [build_problem_inputs(s, store.device) for s in todo]
             problems = [p for p, _, _ in inputs]
             nets = [n for _, n, _ in inputs]
             zs = [z for _, _, z in inputs]
@@ -258,10 +258,10 @@ def run_batch(specs: Sequence[Any], store: RunStore, progress: bool | None = Fal
     return [keys[id(s)] for s in specs]
 
 
-def run_task(specs: Sequence[Any], root: str, threads: int, lock_timeout: float = -1) -> dict:
+def run_task(specs: Sequence[Any], root: str, threads: int, lock_timeout: float = -1, device: str = "cpu") -> dict:
     """The function executors run (top-level, so worker processes can unpickle it)."""
     t0 = time.perf_counter()
-    store = RunStore(root, threads=threads, lock_timeout=lock_timeout)
+    store = RunStore(root, threads=threads, lock_timeout=lock_timeout, device=device)
     keys = run_batch(specs, store, progress=False)
     return {"keys": keys, "seconds": time.perf_counter() - t0, "pid": os.getpid()}
 
@@ -479,7 +479,8 @@ def run_tasks(tasks: Sequence[Task], executor: Executor, store: RunStore, progre
     try:
         while ready or running:
             for i in ready:
-                running[executor.submit(run_task, tasks[i].specs, root, store.threads, store.lock_timeout)] = i
+                running[executor.submit(run_task, tasks[i].specs, root, store.threads, store.lock_timeout,
+                                        store.device)] = i
             ready = []
             for fut in executor.wait(list(running)):
                 i = running.pop(fut)

@@ -34,7 +34,8 @@ from ..operators import Operator, build_operator
 from . import methods as _methods
 
 __all__ = ["Problem", "MaskSpec", "RunSpec", "make_problem", "MRI_PARAMS", "spec_key", "canonical_json",
-           "spec_versions", "spec_dependencies", "threads_setting", "fixed_threads", "spec_to_jsonable"]
+           "spec_versions", "spec_dependencies", "threads_setting", "fixed_threads", "spec_to_jsonable",
+           "device_setting"]
 
 
 # ------------------------------------------------------------------ threads
@@ -49,6 +50,18 @@ def threads_setting(threads: int | None = None) -> int:
     if int(threads) < 1:
         raise ValueError(f"the thread count per run must be ≥ 1, got {threads}")
     return int(threads)
+
+
+def device_setting(device: str | None = None) -> str:
+    """The device runs train on: ``device``, else ``$OES_DEVICE``, else ``cpu`` (``cpu`` | ``cuda``).
+
+    Part of the key when not ``cpu`` (a GPU rounds differently); measurements and θ_in are
+    still drawn on the CPU, so a run on either device sees the same y and the same θ_in.
+    """
+    d = str(device or os.environ.get("OES_DEVICE") or "cpu").split(":")[0]
+    if d not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {d!r} (OES_DEVICE): use cpu or cuda")
+    return d
 
 
 @contextlib.contextmanager
@@ -115,12 +128,16 @@ def spec_versions(spec: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def spec_key(spec: Any, threads: int | None = None) -> str:
-    """The store key: md5 of the canonical JSON, the methods' versions and (when ≠ 1) the thread count."""
+def spec_key(spec: Any, threads: int | None = None, device: str | None = None) -> str:
+    """The store key: md5 of the canonical JSON, the methods' versions, the thread count (when ≠ 1)
+    and the device (when not ``cpu``)."""
     payload = canonical_json(spec) + "|" + json.dumps(spec_versions(spec), sort_keys=True, separators=(",", ":"))
     n = threads_setting(threads)
     if n != 1:
         payload += f"|threads={n}"
+    d = device_setting(device)
+    if d != "cpu":
+        payload += f"|device={d}"
     return hashlib.md5(payload.encode()).hexdigest()[:12]
 
 

@@ -43,7 +43,8 @@ import torch
 
 from ..masks import Mask
 from . import methods as _methods
-from .specs import MaskSpec, RunSpec, fixed_threads, spec_key, spec_to_jsonable, spec_versions, threads_setting
+from .specs import (MaskSpec, Problem, RunSpec, device_setting, fixed_threads, spec_key, spec_to_jsonable,
+                    spec_versions, threads_setting)
 
 __all__ = ["SCHEMA", "RunStore", "RunRecord", "Entry", "runs_root", "build_problem_inputs"]
 
@@ -107,11 +108,22 @@ class Entry:
     seconds: float | None
 
 
-def build_problem_inputs(spec):
-    """(problem, net at θ_in, z) of a spec: the measurement, the seeded network and its input."""
+def build_problem_inputs(spec, device: str = "cpu"):
+    """(problem, net at θ_in, z) of a spec: the measurement, the seeded network and its input, drawn on
+    the CPU and then moved to ``device``."""
     from ..generators import build_generator, make_input
 
-    return spec.problem(), build_generator(spec.generator, spec.seed), make_input(spec.generator, spec.size, spec.seed)
+    problem = spec.problem()
+    net, z = build_generator(spec.generator, spec.seed), make_input(spec.generator, spec.size, spec.seed)
+    if device != "cpu":
+        import torch as _torch
+
+        if device == "cuda" and not _torch.cuda.is_available():
+            raise ValueError("OES_DEVICE=cuda but this worker has no CUDA device; unset OES_DEVICE to run on the CPU")
+        problem = Problem(problem.x.to(device), problem.y.to(device), problem.operator.to(device), problem.image,
+                          problem.to_image)
+        net, z = net.to(device), z.to(device)
+    return problem, net, z
 
 
 class RunStore:
@@ -119,25 +131,27 @@ class RunStore:
 
     :param threads: intra-op threads of the runs it computes (default ``$OES_THREADS`` or 1);
         part of the keys when ≠ 1.
+    :param device: ``cpu`` or ``cuda`` (default ``$OES_DEVICE`` or cpu); part of the keys when not cpu.
     :param lock_timeout: seconds to wait for a key's lock (−1: forever).
     :param log: where warnings go (default: one line on stderr).
     """
 
     def __init__(self, root: str | os.PathLike | None = None, threads: int | None = None,
-                 lock_timeout: float = -1, log: Callable[[str], None] | None = None):
+                 lock_timeout: float = -1, log: Callable[[str], None] | None = None, device: str | None = None):
         self.root = runs_root(root)
         self.base = self.root / SCHEMA
         self.threads = threads_setting(threads)
+        self.device = device_setting(device)
         self.lock_timeout = lock_timeout
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self._locks: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"RunStore({str(self.root)!r}, threads={self.threads})"
+        return f"RunStore({str(self.root)!r}, threads={self.threads}, device={self.device!r})"
 
     # ------------------------------------------------------------ names
     def key(self, spec) -> str:
-        return spec_key(spec, self.threads)
+        return spec_key(spec, self.threads, self.device)
 
     def _name(self, spec) -> str:
         return f"{spec.method}_{self.key(spec)}"
@@ -200,7 +214,7 @@ class RunStore:
                 continue
             if full and name.endswith(".pt"):
                 try:
-                    torch.load(f, weights_only=True)
+                    torch.load(f, weights_only=True, map_location="cpu")
                 except Exception as e:  # noqa: BLE001 - any failure to load means "do not trust"
                     out.append(f"{name} does not load ({type(e).__name__})")
         return out
@@ -243,7 +257,7 @@ class RunStore:
         from .. import __version__
 
         info = {"key": self.key(spec), "method": spec.method, "image": spec.image, "seed": spec.seed,
-                "threads": self.threads, "versions": spec_versions(spec), "version": __version__,
+                "threads": self.threads, "device": self.device, "versions": spec_versions(spec), "version": __version__,
                 "torch": torch.__version__}
         if batch is not None and len(batch) > 1:
             info["batch"] = {"size": len(batch), "members": list(batch)}
@@ -260,11 +274,11 @@ class RunStore:
 
         def write(tmp: Path) -> dict:
             (tmp / "spec.json").write_text(json.dumps(spec_to_jsonable(spec), indent=1))
-            mask.save(tmp / "mask.pt")
+            Mask({n: t.cpu() for n, t in mask.items()}, mask.meta).save(tmp / "mask.pt")
             if isinstance(extras.get("history"), pd.DataFrame):
                 extras["history"].to_csv(tmp / "history.csv", index=False)
             if extras.get("logits") is not None:
-                torch.save(extras["logits"], tmp / "logits.pt")
+                torch.save(extras["logits"].cpu(), tmp / "logits.pt")
             for name, df in extras.get("tables", {}).items():
                 df.to_csv(tmp / f"{name}.csv", index=False)
             return {"density": mask.density, "n_kept": mask.n_kept, "n_total": mask.n_total,
@@ -326,7 +340,7 @@ class RunStore:
                 return self.load_mask(spec)
             builder = _methods.mask_builder(spec.method)
             with fixed_threads(self.threads):
-                problem, net, z = build_problem_inputs(spec)
+                problem, net, z = build_problem_inputs(spec, self.device)
                 mask, extras = builder(spec, net, z, problem, progress, deps)
             return self.write_mask(spec, mask, extras)
 
@@ -352,7 +366,7 @@ class RunStore:
                 return self.load_run(spec)
             fn = _methods.fit_method(spec.method)
             with fixed_threads(self.threads):
-                problem, net, z = build_problem_inputs(spec)
+                problem, net, z = build_problem_inputs(spec, self.device)
                 res = fn(spec, net, z, problem, mask, self.checkpoint(spec), progress)
             return self.write_fit(spec, res, mask)
 
