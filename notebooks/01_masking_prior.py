@@ -46,34 +46,37 @@ import pandas as pd
 import torch
 
 from oes.generators import build_generator, make_input
+from oes.grids import masking_prior
 from oes.learn import masked_output
 from oes.metrics import psnr
 from oes.plots import p_histogram, show_images, spectrum_energy_above
 from oes.presets import get_preset
-from oes.runs import execute_masks, mask_record
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)
-image = image or P.images[0]
-sparsities = list(sparsities or P.finding1_sparsities)
-overrides = {"steps": mask_steps} if mask_steps else {}
+G = masking_prior(preset, image=image, sparsities=sparsities, mask_steps=mask_steps, seed=seed)
+image, sparsities = G.params["image"], G.params["sparsities"]
 print(f"preset {P.name}: {P.size}×{P.size} '{image}', σ = {P.sigma:g}/255, hourglass {list(P.generator.channels)}, "
-      f"OES {overrides.get('steps', P.mask.steps)} steps at logit lr {P.mask.lr:g}, λ = {P.mask.lam:g}")
+      f"OES {G.params['mask_steps']} steps at logit lr {P.mask.lr:g}, λ = {P.mask.lam:g}")
 for d in P.deviations:
     print("  deviation from the paper:", d)
 
 # %% [markdown]
 # ## Learn the masks
 # One OES mask per sparsity (prior $p_0$ = the fraction kept, as in §3.2), plus a random mask at each
-# density for comparison. Masks are stored under `runs/masks/` and reused by later pages.
+# density for comparison. The grid (declared in `oes.grids.masking_prior`, so `oes book plan` sees it
+# too) is listed below; masks already in the run store (`runs/`) are loaded, not learned again, and are
+# reused by later pages.
 
 # %%
-oes_specs = [P.mask_spec(image, seed, sparsity=s, **overrides) for s in sparsities]
-rand_specs = [P.mask_spec(image, seed, method="random", sparsity=s) for s in sparsities]
-oes_masks = execute_masks(oes_specs, desc="OES masks")
-rand_masks = execute_masks(rand_specs, desc="random masks")
+G.table()
 
-problem = oes_specs[0].problem()
+# %%
+R = G.execute()
+oes_masks = [R.mask(method="oes", sparsity=s) for s in sparsities]
+rand_masks = [R.mask(method="random", sparsity=s) for s in sparsities]
+
+problem = G.spec(method="oes", sparsity=sparsities[0]).problem()
 x, y = problem.x, problem.y
 net = build_generator(P.generator, seed)            # θ_in: the masks were learned on these weights
 z = make_input(P.generator, P.size, seed)
@@ -105,11 +108,11 @@ plt.show()
 # and the rest pulled to the prior $p_0$.
 
 # %%
-rec = mask_record(oes_specs[0])
-p = torch.sigmoid(rec["logits"].float())
 s0 = sparsities[0]
+rec = R.mask_record(method="oes", sparsity=s0)
+p = torch.sigmoid(rec["logits"].float())
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-p_histogram(rec["logits"], oes_specs[0].params["prior"] or s0, ax=axes[0],
+p_histogram(rec["logits"], G.spec(method="oes", sparsity=s0).params["prior"] or s0, ax=axes[0],
             title=f"p after OES ({s0:.0%} kept, λ = {P.mask.lam:g})")
 h = rec["history"]
 axes[1].plot(h["step"], h["mean_p"], color="tab:green")

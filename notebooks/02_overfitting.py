@@ -45,16 +45,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from oes.grids import overfitting
 from oes.plots import METHOD_LABELS, psnr_curves, show_images, zoom_crops
 from oes.presets import get_preset
-from oes.runs import execute, results_frame
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)
-images = list(images or P.images)
-seeds = list(seeds or P.seeds)
-steps = steps or P.fit.steps
-sparsity = sparsity or P.mask.sparsity
+G = overfitting(preset, images=images, seeds=seeds, steps=steps, sparsity=sparsity, methods=methods)
+images, seeds, steps, sparsity = (G.params[k] for k in ("images", "seeds", "steps", "sparsity"))
 print(f"preset {P.name}: {P.size}×{P.size}, σ = {P.sigma:g}/255, images {images}, seeds {seeds}, "
       f"{steps} iterations, Sparse-DIP keeps {sparsity:.1%} of the hourglass")
 for d in P.deviations:
@@ -63,18 +61,17 @@ for d in P.deviations:
 # %% [markdown]
 # ## The grid of runs
 # One run per (image, seed, method). Sparse-DIP's mask is learned by OES on the same noisy image and
-# the same initial weights θ_in (seed) it is then trained from. Runs already stored under `runs/`
-# are loaded, not recomputed.
+# the same initial weights θ_in (seed) it is then trained from. The grid is declared in
+# `oes.grids.overfitting` (so `oes book plan` sees it too); runs already stored under `runs/` are loaded,
+# not recomputed.
 
 # %%
-specs = []
-for im in images:
-    for sd in seeds:
-        for m in methods:
-            mask = P.mask_spec(im, sd, sparsity=sparsity) if m == "sparse" else None
-            specs.append(P.run_spec(im, m, sd, mask=mask, steps=steps))
-records = execute(specs, desc="Finding 2 runs")
-df = results_frame(records)
+G.table()
+
+# %%
+R = G.execute()
+records = R.records()
+df = R.frame()
 df["overfit (best − final, dB)"] = df["best_psnr"] - df["final_psnr"]
 n_params = df.groupby("method")[["n_nonzero"]].first().rename(columns={"n_nonzero": "non-zero parameters"})
 n_params.index = [METHOD_LABELS.get(m, m) for m in n_params.index]
@@ -116,7 +113,7 @@ summary.round(2)
 # %%
 im = images[0]
 rec = {r.spec.method: r for r in records if r.spec.image == im and r.spec.seed == seeds[0]}
-prob = records[0].spec.problem() if records[0].spec.image == im else specs[0].problem()
+prob = rec[methods[0]].spec.problem()
 outs = [prob.y, prob.x] + [rec[m].output for m in methods if m in rec]
 titles = ["noisy y", "clean x"] + [f"{METHOD_LABELS.get(m, m)}\n{rec[m].result['final_psnr']:.1f} dB"
                                    for m in methods if m in rec]

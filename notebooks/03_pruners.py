@@ -54,7 +54,7 @@ import pandas as pd
 from oes.compare import collapse_table, imp_label, imp_mask_spec, overfit, plot_imp_rounds, table4
 from oes.plots import METHOD_COLORS, show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, mask_record, results_frame
+from oes.experiments import execute, execute_masks, mask_record, results_frame
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

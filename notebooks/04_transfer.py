@@ -59,7 +59,7 @@ from oes.generators import build_generator, make_input
 from oes.learn import masked_output
 from oes.plots import show_images, zoom_crops
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, get_mask, spec_key
+from oes.experiments import execute, execute_masks, get_mask, spec_key
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

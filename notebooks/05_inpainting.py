@@ -54,7 +54,7 @@ import pandas as pd
 from oes.metrics import psnr
 from oes.plots import METHOD_COLORS, psnr_curves, show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, spec_key
+from oes.experiments import execute, execute_masks, spec_key
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

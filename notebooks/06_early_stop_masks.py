@@ -56,7 +56,7 @@ import pandas as pd
 from oes.early_stop import imp_stop_param, stop_summary
 from oes.plots import METHOD_COLORS, psnr_curves, show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, mask_record
+from oes.experiments import execute, execute_masks, mask_record
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

@@ -54,7 +54,7 @@ from oes.analysis import axis_area_fraction, axis_energy, radial_power, show_spe
 from oes.metrics import psnr
 from oes.plots import METHOD_COLORS, METHOD_LABELS, psnr_curves, show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, results_frame
+from oes.experiments import execute, results_frame
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

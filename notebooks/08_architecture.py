@@ -54,7 +54,7 @@ import pandas as pd
 from oes.analysis import decoder_mask_specs, layer_kept, part_kept, plot_layer_kept, u_shape, w_shape
 from oes.compare import imp_label, imp_mask_spec
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute_masks, mask_record
+from oes.experiments import execute_masks, mask_record
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

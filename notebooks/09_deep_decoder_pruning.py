@@ -56,7 +56,7 @@ from oes.learn import masked_output, n_keep
 from oes.metrics import psnr
 from oes.plots import show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, results_frame
+from oes.experiments import execute, execute_masks, results_frame
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)

@@ -61,7 +61,7 @@ from oes.masks import maskable_names
 from oes.metrics import to_numpy_image
 from oes.plots import p_histogram, psnr_curves
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, mask_record, spec_key
+from oes.experiments import execute, execute_masks, mask_record, spec_key
 from oes.scorecard import Scorecard
 from oes.sensitivity import conv_layer_density, lambda_by_size, lambda_grid, mask_summary, masked_image
 

@@ -62,7 +62,7 @@ from oes.metrics import psnr
 from oes.mri import magnitude
 from oes.plots import METHOD_COLORS, show_images
 from oes.presets import chapter_settings, get_preset
-from oes.runs import execute, execute_masks, mask_record
+from oes.experiments import execute, execute_masks, mask_record
 from oes.scorecard import Scorecard
 
 t_start = time.perf_counter()
@@ -96,7 +96,7 @@ for d in P.deviations:
 
 # %%
 def acquisition(acc):
-    """Operator settings of one acquisition (``oes.runs.make_problem``, operator 'mri')."""
+    """Operator settings of one acquisition (``oes.experiments.make_problem``, operator 'mri')."""
     return {"acceleration": acc, "n_coils": S["n_coils"], "kind": S["kind"]}
 
 

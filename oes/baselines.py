@@ -6,14 +6,14 @@ r"""Training-time baselines as :func:`oes.fit.fit` callbacks: GP-DIP / SGLD and 
   Gaussian noise added to the parameters after every optimiser step, drawn from the fit's own
   seeded generator; input-noise regularisation z + N(0, (1/30)²) as in DIP (Ulyanov et al.
   2018) through ``FitConfig.reg_noise_std``; the posterior mean of the outputs after a burn-in
-  is tracked as the extra history column ``psnr_avg``.  Registered as
-  ``oes.runs.FIT_METHODS["sgld"]``.
+  is tracked as the extra history column ``psnr_avg``.  The fit method
+  ``sgld`` of :data:`oes.experiments.methods.FIT_METHOD_TABLE`.
 * :class:`ESWMV` — early stopping by windowed moving variance (Wang, Li, Zhuang, Chen, Liang &
   Sun 2021, "Early stopping for deep image prior", §3, Algorithm 1): at every step the variance
   of the last W outputs, VAR_t = (1/W) Σ_{w<W} ‖x_{t−w} − x̄_t‖² / n (W = 100); the detected
   stop is the step of the smallest VAR once it has not improved for P steps (P = 1000).  Only
   the outputs are used to detect; the clean image, if given, is used to *report* the PSNR at
-  the detected step.  Registered as ``oes.runs.FIT_METHODS["es_wmv"]`` (plain DIP + ES-WMV).
+  the detected step.  The fit method ``es_wmv`` of :data:`oes.experiments.methods.FIT_METHOD_TABLE` (plain DIP + ES-WMV).
 
 The Deep Decoder baseline needs no code here: ``RunSpec(method="decoder",
 generator=<deep_decoder config>)`` trains it through :func:`oes.fit.fit`.
@@ -186,7 +186,7 @@ class ESWMV:
             setattr(self, k, v)
 
 
-# ---------------------------------------------------------------------------- registry (oes.runs)
+# ---------------------------------------------------------------------------- method table (oes.experiments)
 def _take(params: dict, known: dict, method: str) -> dict:
     unknown = set(params) - set(known)
     if unknown:
@@ -216,13 +216,3 @@ def es_wmv_fit(spec, net, z, problem, mask, checkpoint, progress) -> FitResult:
     cb = ESWMV(p["window"], p["patience"], p["stop"], x_true=problem.x)
     return fit(net, z, problem.y, problem.operator, cfg=spec.fit, mask=mask, x_true=problem.x, callbacks=[cb],
                to_image=getattr(problem, "to_image", None), checkpoint=checkpoint, seed=spec.seed, progress=progress, desc=f"es_wmv {spec.image}")
-
-
-def _register() -> None:
-    from . import runs
-
-    runs.FIT_METHODS.setdefault("sgld", sgld_fit)
-    runs.FIT_METHODS.setdefault("es_wmv", es_wmv_fit)
-
-
-_register()

@@ -488,7 +488,18 @@ def build_book(root: str | Path | None = None, all_pages: bool = True, strict: b
 # ------------------------------------------------------------------ command line
 def _cmd_run(a) -> int:
     params = dict(parse_param(p) for p in a.param)
-    run_book(preset=a.preset, only=a.only, params=params, force=a.force, kernel=a.kernel)
+    _execute_plan(a, params)
+    env = _executor_env(a)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)          # chapters that still run their own grids use the same executor
+    try:
+        run_book(preset=a.preset, only=a.only, params=params, force=a.force, kernel=a.kernel)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return 0
 
 
@@ -522,7 +533,9 @@ def add_book_parser(sub) -> None:
                    help="override a name of the notebooks' parameters cell, e.g. -p steps=40000 (repeatable)")
     p.add_argument("--force", action="store_true", help="re-execute even when the cache says unchanged")
     p.add_argument("--kernel", default=None, help=f"Jupyter kernel name (default $OES_KERNEL or {DEFAULT_KERNEL})")
+    _add_plan_options(p)
     p.set_defaults(fn=_cmd_run)
+    _add_plan_parser(bsub)
 
     p = bsub.add_parser("build", help="jupyter-book build . (execution off, warnings are errors)")
     p.add_argument("--incremental", action="store_true", help="rebuild changed pages only (default: all pages)")
@@ -534,3 +547,74 @@ def add_book_parser(sub) -> None:
 
     p = bsub.add_parser("scorecard", help="regenerate book/scorecard.md from book/_results/*.claims.json")
     p.set_defaults(fn=_cmd_scorecard)
+
+
+# ------------------------------------------------------------------ the plan (oes.experiments.plan): run before the notebooks
+def _add_plan_options(p) -> None:
+    """Executor options of ``oes book run`` and ``oes book plan --run``."""
+    from .experiments.executors import EXECUTORS
+
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="where the plan's runs execute (default $OES_EXECUTOR or local)")
+    p.add_argument("--workers", type=int, default=None, help="processes / dask workers (default: the number of cores)")
+    p.add_argument("--scheduler", default=None, help="dask: address or scheduler file of a running cluster")
+    p.add_argument("--batch", type=int, default=None, help="train up to N compatible runs together (default 1)")
+
+
+def _executor_env(a) -> dict:
+    """``OES_EXECUTOR`` & co. for the notebooks' kernels: ``processes``, or ``dask`` on a running scheduler
+    (a LocalCluster started by every notebook call would cost more than it saves)."""
+    env = {}
+    if a.executor == "processes" or (a.executor == "dask" and a.scheduler):
+        env["OES_EXECUTOR"] = a.executor
+        if a.workers:
+            env["OES_WORKERS"] = str(a.workers)
+        if a.scheduler:
+            env["OES_SCHEDULER"] = a.scheduler
+    if a.batch:
+        env["OES_BATCH"] = str(a.batch)
+    return env
+
+
+def _execute_plan(a, params: dict) -> None:
+    """``oes book run``: store every run the declared chapters need, then the notebooks render from the store."""
+    from .experiments.executors import TaskError, make_executor
+    from .experiments.plan import book_plan
+
+    plan = book_plan(a.preset, params, a.only)
+    if not plan.grids:
+        return
+    print(plan.describe(batch=a.batch or 1))
+    ex = make_executor(a.executor, a.workers, a.scheduler)
+    try:
+        info = plan.execute(ex, workers=a.workers, batch=a.batch)
+    except TaskError as e:
+        raise BookError(f"the plan failed: {e}") from None
+    finally:
+        ex.close()
+    print(f"plan {a.preset}: {info['computed']} specs computed in {info['tasks']} task(s) on the {ex.name} "
+          f"executor ({ex.workers} worker(s)) in {info['seconds']:.1f} s")
+
+
+def _cmd_plan(a) -> int:
+    from .experiments.plan import book_plan
+
+    params = dict(parse_param(p) for p in a.param)
+    if "preset" in params:
+        raise BookError("give the preset with --preset, not -p preset=...")
+    if a.run:
+        _execute_plan(a, params)         # prints the plan, then executes it
+    else:
+        print(book_plan(a.preset, params, a.only).describe(batch=a.batch or 1))
+    return 0
+
+
+def _add_plan_parser(bsub) -> None:
+    p = bsub.add_parser("plan", help="the runs every declared chapter needs, de-duplicated; --run executes them")
+    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None, help="plan only these chapters")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a notebook parameter, as for `oes book run` (repeatable)")
+    p.add_argument("--run", action="store_true", help="execute the plan (no notebooks rendered)")
+    _add_plan_options(p)
+    p.set_defaults(fn=_cmd_plan)

@@ -1,7 +1,8 @@
-"""The ``oes`` command line: ``oes mask``, ``oes fit``, ``oes prune``, ``oes images``, ``oes fetch``, ``oes book``.
+"""The ``oes`` command line: ``oes mask``, ``oes fit``, ``oes prune``, ``oes images``, ``oes fetch``,
+``oes runs``, ``oes book``.
 
 Every command fails with a one-line message (exit status 2) on bad input and leaves no
-partial output behind.
+partial output behind.  The CLI imports the library; the library never imports this module.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _setup(a):
     from .presets import get_preset
-    from .runs import make_problem
+    from .experiments.specs import make_problem
     from .generators import check_image_size
 
     preset = get_preset(a.preset)
@@ -158,6 +159,187 @@ def _cmd_fetch(a) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ oes prune
+def _add_prune_parser(sub) -> None:
+    """``oes prune``: a baseline mask (pruning at initialisation, or IMP) written to a file."""
+    from .pruners import PRUNERS, SCOPES
+
+    p = sub.add_parser("prune", help="baseline masks at one density: random, magnitude, SNIP, GraSP, SynFlow, IMP")
+    _common(p)
+    p.add_argument("--method", required=True, choices=[*PRUNERS, "imp"])
+    p.add_argument("--scope", choices=SCOPES, default="global",
+                   help="global ranking, or layer-wise with the same exact total (default global)")
+    p.add_argument("--sparsity", type=float, default=0.05, help="fraction of parameters KEPT (default 0.05)")
+    p.add_argument("--maskable", choices=["all", "weights"], default="all")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="SynFlow iterations (default 100); IMP rounds (default: from --imp-schedule)")
+    p.add_argument("--imp-schedule", default="0.8^14",
+                   help="IMP keep-per-round^rounds, e.g. 0.8^14 or 0.2^3; the last round lands on --sparsity")
+    p.add_argument("--rewind-step", type=int, default=0, help="IMP: rewind survivors to this step (0 = θ_in)")
+    p.add_argument("--stop-step", default=None,
+                   help="IMP at early stop (oracle): magnitudes at this step, or 'best' (best-PSNR step)")
+    p.add_argument("--target", choices=["noisy", "clean"], default="noisy",
+                   help="'clean' prunes against the clean image (oracle, App. E)")
+    p.add_argument("--lr", type=float, default=None, help="IMP training learning rate (default: the preset's)")
+    p.add_argument("--out", required=True, help="mask file to write (.pt)")
+    p.set_defaults(fn=_cmd_prune)
+
+
+def _cmd_prune(a) -> int:
+    import time
+
+    from .generators import build_generator, make_input
+    from .pruners import PRUNERS, check_sparsity
+
+    out = Path(a.out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out {a.out!r} should end in .pt (the mask file)")
+    check_sparsity(a.sparsity)
+    if a.method != "imp":
+        for opt, val, default in (("--rewind-step", a.rewind_step, 0), ("--stop-step", a.stop_step, None),
+                                  ("--steps", a.steps, None), ("--lr", a.lr, None)):
+            if val != default:
+                raise ValueError(f"{opt} is only used by --method imp")
+        if a.rounds is not None and a.method != "synflow":
+            raise ValueError("--rounds is only used by --method synflow and --method imp")
+    preset, size, sigma, problem = _setup(a)
+    y = problem.operator.A(problem.x) if a.target == "clean" else problem.y
+    gcfg = preset.generator
+    net = build_generator(gcfg, a.seed)
+    z = make_input(gcfg, size, a.seed)
+    progress = True if a.progress else None
+    t0 = time.perf_counter()
+    rounds_table = None
+    if a.method == "imp":
+        from .imp import iterative_magnitude_pruning, parse_schedule
+
+        keep, rounds = parse_schedule(a.imp_schedule)
+        stop = a.stop_step
+        if stop is not None and stop != "best":
+            try:
+                stop = int(stop)
+            except ValueError:
+                raise ValueError(f"--stop-step must be an integer or 'best', got {a.stop_step!r}") from None
+        res = iterative_magnitude_pruning(
+            net, z, y, problem.operator, sparsity=a.sparsity, rounds=a.rounds or rounds, keep_per_round=keep,
+            train_steps=a.steps or preset.fit.steps, lr=a.lr or preset.fit.lr, rewind_step=a.rewind_step,
+            stop_step=stop, scope=a.scope, maskable=a.maskable, x_true=problem.x, seed=a.seed, progress=progress,
+            target=a.target)
+        mask, rounds_table = res.mask, res.rounds
+    else:
+        kw = {"rounds": a.rounds or 100, "progress": progress} if a.method == "synflow" else {}
+        mask = PRUNERS[a.method](net, z, y, problem.operator, sparsity=a.sparsity, scope=a.scope,
+                                 maskable=a.maskable, seed=a.seed, **kw)
+        mask.meta["oracle"] = a.target == "clean"
+    seconds = time.perf_counter() - t0
+    from . import __version__
+    mask.meta.update({"method": a.method, "sparsity": a.sparsity, "scope": a.scope, "maskable": a.maskable,
+                      "seed": a.seed, "generator": gcfg.to_dict(), "source_image": a.image, "size": size,
+                      "sigma": sigma, "operator": a.operator, "preset": preset.name, "target": a.target,
+                      "seconds": round(seconds, 3), "collapsed": mask.collapsed(), "version": __version__})
+    mask.save(out)
+    print(f"{a.method}: kept {mask.n_kept}/{mask.n_total} ({mask.density:.4%}) in {seconds:.1f} s → {out}")
+    if rounds_table is not None:
+        csv = out.with_name(out.stem + "_rounds.csv")
+        rounds_table.to_csv(csv, index=False)
+        print(f"IMP per-round training histories → {csv}")
+    col = mask.collapsed()
+    if col:
+        print(f"warning: layer collapse — fully pruned tensors: {', '.join(col)}")
+    return 0
+
+
+# ------------------------------------------------------------------ oes runs
+def _store(a):
+    from .experiments.store import RunStore
+
+    return RunStore(a.root)
+
+
+def _cmd_runs_ls(a) -> int:
+    store = _store(a)
+    entries = store.entries()
+    if not entries:
+        print(f"run store {store.base}: empty")
+        return 0
+    print(f"{'kind':<5} {'key':<12} {'method':<10} {'image':<22} {'seed':>4} {'seconds':>8}  status")
+    for e in entries:
+        secs = f"{e.seconds:.1f}" if isinstance(e.seconds, (int, float)) else "-"
+        print(f"{e.kind:<5} {e.key or '-':<12} {e.method or '-':<10} {str(e.image or '-'):<22} "
+              f"{'-' if e.seed is None else e.seed:>4} {secs:>8}  {e.status}")
+    done = sum(e.status == "done" for e in entries)
+    print(f"{len(entries)} folder(s) in {store.base}: {done} done")
+    return 0
+
+
+def _cmd_runs_verify(a) -> int:
+    store = _store(a)
+    bad = store.verify()
+    n = sum(e.kind in ("mask", "fit") for e in store.entries())
+    for e in bad:
+        print(f"bad: {e.dir.relative_to(store.root)}: {e.status}" + (" (removed)" if a.fix else ""))
+        if a.fix:
+            store.remove(e)
+    if not bad:
+        print(f"run store {store.base}: {n} entries, all intact")
+        return 0
+    print(f"{len(bad)} bad entr{'y' if len(bad) == 1 else 'ies'} of {n}"
+          + ("; removed: the next execute recomputes them" if a.fix else "; `oes runs verify --fix` removes them"),
+          file=sys.stderr)
+    return 0 if a.fix else 1
+
+
+def _cmd_runs_gc(a) -> int:
+    from .book import parse_param
+    from .experiments.plan import book_plan
+
+    store = _store(a)
+    params = dict(parse_param(p) for p in a.param)
+    keep: set[str] = set()
+    undeclared: set[str] = set()
+    for preset in a.preset:
+        plan = book_plan(preset, params)
+        keep |= plan.needed_keys(store)
+        undeclared |= set(plan.undeclared)
+    if undeclared and not (a.dry_run or a.force):
+        raise CLIError(f"chapters {', '.join(sorted(undeclared))} do not declare their grids yet, so gc cannot tell "
+                       f"which runs they need and would remove them; use --dry-run to see, --force to remove anyway")
+    drop = [e for e in store.entries() if e.kind in ("mask", "fit", "work") and e.key not in keep]
+    drop += [e for e in store.entries() if e.kind == "tmp"]
+    for e in drop:
+        print(f"{'would remove' if a.dry_run else 'remove'}: {e.dir.relative_to(store.root)} ({e.status})")
+        if not a.dry_run:
+            store.remove(e)
+    print(f"{len(drop)} folder(s) {'to remove' if a.dry_run else 'removed'}; {len(keep)} key(s) needed by "
+          f"the plan of {', '.join(a.preset)}")
+    return 0
+
+
+def _add_runs_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="the run store: list, verify, garbage-collect",
+                          description="The run store at --root (default $OES_RUNS_DIR or ./runs).")
+    rsub = runs.add_subparsers(dest="runs_command", required=True)
+
+    def root(p):
+        p.add_argument("--root", default=None, help="run store folder (default $OES_RUNS_DIR or ./runs)")
+
+    p = rsub.add_parser("ls", help="list entries: kind, key, method, image, seed, seconds, status")
+    root(p)
+    p.set_defaults(fn=_cmd_runs_ls)
+    p = rsub.add_parser("verify", help="check every entry's files (present, sizes, md5, loadable); exit 1 if any is bad")
+    root(p)
+    p.add_argument("--fix", action="store_true", help="remove bad entries (the next execute recomputes them)")
+    p.set_defaults(fn=_cmd_runs_verify)
+    p = rsub.add_parser("gc", help="remove entries that no current plan needs")
+    root(p)
+    p.add_argument("--preset", nargs="+", required=True, help="keep what the plans of these presets need")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="notebook-parameter override of the plan (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.add_argument("--force", action="store_true", help="remove even while some chapters have undeclared grids")
+    p.set_defaults(fn=_cmd_runs_gc)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -195,12 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import the files from this local folder instead of downloading (same sha256 check)")
     p.set_defaults(fn=_cmd_fetch)
 
-    try:
-        from .pruners import add_prune_parser
-    except ImportError:
-        add_prune_parser = None
-    if add_prune_parser is not None:
-        add_prune_parser(sub, _common)
+    _add_prune_parser(sub)
+    _add_runs_parser(sub)
 
     try:
         from .book import add_book_parser

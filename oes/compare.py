@@ -2,7 +2,7 @@ r"""Helpers of the book's comparison chapters: Finding 3 (§4.3, Fig 7, Table 4)
 (§4.4, Fig 8, Figs 13/20, Tables 5/6).
 
 Nothing here trains: the notebooks declare their grids of runs with :mod:`oes.presets` and
-:func:`oes.runs.execute`; this module only
+:func:`oes.experiments.execute`; this module only
 
 * builds the IMP mask spec both chapters use (:func:`imp_mask_spec`), so chapter 04's
   transferred IMP mask *is* chapter 03's IMP mask (same spec, same stored run);
@@ -39,7 +39,7 @@ def imp_label(keep_per_round: float, rounds: int) -> str:
 
 def imp_mask_spec(preset, image: str, seed: int, density: float, keep_per_round: float, rounds: int,
                   train_steps: int, target: str = "noisy"):
-    """The IMP :class:`~oes.runs.MaskSpec` of chapters 03 and 04 (one function, so their specs match).
+    """The IMP :class:`~oes.experiments.MaskSpec` of chapters 03 and 04 (one function, so their specs match).
 
     IMP with rewinding to θ_in (``rewind_step = 0``): each round trains ``train_steps`` Adam steps at
     the preset's learning rate, prunes by magnitude among the surviving weights (global ranking)

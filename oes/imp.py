@@ -44,7 +44,8 @@ from .learn import n_keep
 from .masks import Mask, maskable_names
 from .operators import Operator
 
-__all__ = ["IMPResult", "imp_densities", "parse_schedule", "iterative_magnitude_pruning", "PAPER_SCHEDULES"]
+__all__ = ["IMPResult", "imp_densities", "parse_schedule", "iterative_magnitude_pruning", "PAPER_SCHEDULES",
+           "imp_builder"]
 
 #: the two schedules of Table 4: (keep per round, rounds)
 PAPER_SCHEDULES = {"0.8^14": (0.8, 14), "0.2^3": (0.2, 3)}
@@ -237,15 +238,23 @@ def iterative_magnitude_pruning(net: nn.Module, z: torch.Tensor, y: torch.Tensor
                      seconds=seconds, meta=info)
 
 
-# ---------------------------------------------------------------------------- registry (oes.runs)
+# ---------------------------------------------------------------------------- method table (oes.experiments)
 _IMP_PARAMS = ("sparsity", "rounds", "keep_per_round", "schedule", "train_steps", "rewind_step", "stop_step", "lr",
                "scope", "maskable", "record_every")
 
 
-def _imp_builder(spec, net, z, problem, progress):
-    """MASK_BUILDERS["imp"]: params sparsity (0.05), rounds (14), keep_per_round (0.8) or schedule
-    ("0.8^14"), train_steps (40000), rewind_step (0), stop_step (None | int | "best"), lr (1e-2),
-    scope, maskable, record_every."""
+def imp_builder(spec, net, z, problem, progress, deps=None):
+    """MASK_METHODS["imp"]: params sparsity (0.05), rounds (14), keep_per_round (0.8) or schedule
+    ("0.8^14"), train_steps (40000), rewind_step (0), stop_step (None | int | "best" | "dense_best"),
+    lr (1e-2), scope, maskable, record_every.
+
+    ``stop_step="dense_best"`` (IMP at dense DIP's early stop, App. J.3) reads the oracle stop t*
+    of the run ``spec.source_run`` (a dense run, stored first by the executors and handed in as
+    ``deps["source_run"]``; :func:`oes.early_stop.imp_stop_param`); the mask's meta records the
+    step used as ``stop_step`` and the rule as ``stop_rule``.
+    """
+    from .early_stop import imp_stop_param
+
     p = dict(spec.params)
     unknown = set(p) - set(_IMP_PARAMS)
     if unknown:
@@ -254,19 +263,19 @@ def _imp_builder(spec, net, z, problem, progress):
     if "schedule" in p:
         keep, rounds = parse_schedule(p["schedule"])
         rounds = p.get("rounds", rounds)
+    stop = p.get("stop_step")
+    if stop == "dense_best":
+        run = (deps or {}).get("source_run")
+        if run is None:
+            raise ValueError("imp stop_step='dense_best' reads the dense run's oracle stop: give the dense "
+                             "RunSpec as MaskSpec.source_run")
+        stop = imp_stop_param("dense_best", run.result)
     res = iterative_magnitude_pruning(
         net, z, problem.y, problem.operator, sparsity=p.get("sparsity", 0.05), rounds=rounds, keep_per_round=keep,
         train_steps=p.get("train_steps", 40_000), lr=p.get("lr", 1e-2), rewind_step=p.get("rewind_step", 0),
-        stop_step=p.get("stop_step"), scope=p.get("scope", "global"), maskable=p.get("maskable", "all"),
+        stop_step=stop, scope=p.get("scope", "global"), maskable=p.get("maskable", "all"),
         record_every=p.get("record_every"), x_true=problem.x, seed=spec.seed, progress=progress, target=spec.target,
         to_image=getattr(problem, "to_image", None))
+    if p.get("stop_step") == "dense_best":
+        res.mask.meta["stop_rule"] = "dense_best"
     return res.mask, {"history": res.summary, "seconds": res.seconds, "tables": {"rounds": res.rounds}}
-
-
-def _register() -> None:
-    from . import runs
-
-    runs.MASK_BUILDERS.setdefault("imp", _imp_builder)
-
-
-_register()

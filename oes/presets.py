@@ -38,9 +38,9 @@ class Preset:
     def mask_spec(self, image: str, seed: int = 0, method: str = "oes", sigma: float | None = None,
                   operator: str = "denoising", target: str = "noisy", generator: GeneratorConfig | None = None,
                   **params):
-        """A :class:`~oes.runs.MaskSpec` at this preset; ``params`` override the preset's MaskConfig
+        """A :class:`~oes.experiments.MaskSpec` at this preset; ``params`` override the preset's MaskConfig
         (for ``oes``) or are the pruner's parameters (other methods; ``sparsity`` defaults to the preset's)."""
-        from .runs import MaskSpec
+        from .experiments import MaskSpec
 
         if method == "oes":
             params = replace(self.mask, **params).to_dict()
@@ -52,9 +52,9 @@ class Preset:
 
     def run_spec(self, image: str, method: str = "dense", seed: int = 0, mask=None, sigma: float | None = None,
                  operator: str = "denoising", steps: int | None = None, params: dict | None = None, **fit):
-        """A :class:`~oes.runs.RunSpec` at this preset: ``dense`` / ``sparse`` (give ``mask``) /
+        """A :class:`~oes.experiments.RunSpec` at this preset: ``dense`` / ``sparse`` (give ``mask``) /
         ``decoder`` / ``sgld`` (the preset's SGLD settings); ``fit`` overrides FitConfig fields."""
-        from .runs import RunSpec
+        from .experiments import RunSpec
 
         fcfg = replace(self.fit, **fit, **({"steps": steps} if steps else {}))
         gen = self.decoder if method == "decoder" else self.generator

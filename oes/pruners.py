@@ -1,4 +1,4 @@
-r"""Baseline pruners at initialisation (Finding 3, §4.3, Table 4) and the ``oes prune`` command.
+r"""Baseline pruners at initialisation (Finding 3, §4.3, Table 4).
 
 Every pruner here returns the same :class:`~oes.masks.Mask` as OES, over the same maskable
 set (:func:`~oes.masks.maskable_names`, default ``"all"`` = every parameter), keeping
@@ -42,9 +42,9 @@ Scope:
   equal density; a tensor's own density can differ from s by < 1/nᵢ (more for tiny tensors,
   which get their 1 entry: a 3-element bias at 5 % keeps 1 of 3).
 
-Each pruner registers itself in :data:`oes.runs.MASK_BUILDERS` under its name, with
-``MaskSpec.params`` keys ``sparsity`` (default 0.05), ``scope``, ``maskable`` (and ``rounds``
-for SynFlow); importing this module also registers ``imp`` (:mod:`oes.imp`).
+In the run store each pruner is a mask method of :data:`oes.experiments.methods.MASK_METHODS`
+(built by :func:`pruner_builder`), with ``MaskSpec.params`` keys ``sparsity`` (default 0.05),
+``scope``, ``maskable`` (and ``rounds`` for SynFlow).  The ``oes prune`` command is in :mod:`oes.cli`.
 """
 from __future__ import annotations
 
@@ -52,7 +52,6 @@ import contextlib
 import copy
 import math
 import time
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -67,7 +66,7 @@ from .operators import Operator
 __all__ = ["PRUNERS", "random_pruning", "magnitude_pruning", "snip", "grasp", "synflow",
            "snip_authors", "grasp_authors", "synflow_authors",
            "random_scores", "magnitude_scores", "snip_scores", "grasp_scores", "synflow_scores",
-           "hessian_gradient_product", "select", "local_quotas", "check_sparsity", "add_prune_parser"]
+           "hessian_gradient_product", "select", "local_quotas", "check_sparsity", "pruner_builder", "SCOPES"]
 
 SCOPES = ("global", "local")
 
@@ -426,122 +425,28 @@ PRUNERS: dict[str, Callable[..., Mask]] = {
 }
 
 
-# ---------------------------------------------------------------------------- registry (oes.runs)
-def _make_builder(method: str):
-    def build(spec, net, z, problem, progress):
-        p = dict(spec.params)
-        kw = {"sparsity": p.pop("sparsity", 0.05), "scope": p.pop("scope", "global"),
-              "maskable": p.pop("maskable", "all")}
-        if method == "synflow":
-            kw["rounds"] = p.pop("rounds", 100)
-            kw["progress"] = progress
-        if p:
-            raise ValueError(f"unknown {method} parameters: {', '.join(sorted(p))}; "
-                             f"known: sparsity, scope, maskable{', rounds' if method == 'synflow' else ''}")
-        t0 = time.perf_counter()
-        mask = PRUNERS[method](net, z, problem.y, problem.operator, seed=spec.seed, **kw)
-        seconds = time.perf_counter() - t0
-        oracle = spec.target == "clean"
-        mask.meta.update({"seconds": seconds, "oracle": oracle})
-        if oracle:
-            mask.meta["oracle_reason"] = "scored against the clean image (MaskSpec.target='clean')"
-        return mask, {"seconds": seconds}
-    build.__name__ = f"build_{method}"
-    return build
-
-
-def _register() -> None:
-    from . import runs
-
-    for name in PRUNERS:
-        runs.MASK_BUILDERS.setdefault(name, _make_builder(name))
-
-
-_register()
-from . import imp as _imp  # noqa: E402,F401  (registers MASK_BUILDERS["imp"])
-
-
-# ---------------------------------------------------------------------------- CLI
-def add_prune_parser(sub, common: Callable) -> None:
-    """Add ``oes prune`` to the ``oes`` command's subparsers."""
-    p = sub.add_parser("prune", help="baseline masks at one density: random, magnitude, SNIP, GraSP, SynFlow, IMP")
-    common(p)
-    p.add_argument("--method", required=True, choices=[*PRUNERS, "imp"])
-    p.add_argument("--scope", choices=SCOPES, default="global",
-                   help="global ranking, or layer-wise with the same exact total (default global)")
-    p.add_argument("--sparsity", type=float, default=0.05, help="fraction of parameters KEPT (default 0.05)")
-    p.add_argument("--maskable", choices=["all", "weights"], default="all")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="SynFlow iterations (default 100); IMP rounds (default: from --imp-schedule)")
-    p.add_argument("--imp-schedule", default="0.8^14",
-                   help="IMP keep-per-round^rounds, e.g. 0.8^14 or 0.2^3; the last round lands on --sparsity")
-    p.add_argument("--rewind-step", type=int, default=0, help="IMP: rewind survivors to this step (0 = θ_in)")
-    p.add_argument("--stop-step", default=None,
-                   help="IMP at early stop (oracle): magnitudes at this step, or 'best' (best-PSNR step)")
-    p.add_argument("--target", choices=["noisy", "clean"], default="noisy",
-                   help="'clean' prunes against the clean image (oracle, App. E)")
-    p.add_argument("--lr", type=float, default=None, help="IMP training learning rate (default: the preset's)")
-    p.add_argument("--out", required=True, help="mask file to write (.pt)")
-    p.set_defaults(fn=_cmd_prune)
-
-
-def _cmd_prune(a) -> int:
-    from .cli import _setup
-    from .generators import build_generator, make_input
-
-    out = Path(a.out)
-    if out.suffix != ".pt":
-        raise ValueError(f"--out {a.out!r} should end in .pt (the mask file)")
-    check_sparsity(a.sparsity)
-    if a.method != "imp":
-        for opt, val, default in (("--rewind-step", a.rewind_step, 0), ("--stop-step", a.stop_step, None),
-                                  ("--steps", a.steps, None), ("--lr", a.lr, None)):
-            if val != default:
-                raise ValueError(f"{opt} is only used by --method imp")
-        if a.rounds is not None and a.method != "synflow":
-            raise ValueError("--rounds is only used by --method synflow and --method imp")
-    preset, size, sigma, problem = _setup(a)
-    y = problem.operator.A(problem.x) if a.target == "clean" else problem.y
-    gcfg = preset.generator
-    net = build_generator(gcfg, a.seed)
-    z = make_input(gcfg, size, a.seed)
-    progress = True if a.progress else None
+# ---------------------------------------------------------------------------- method table (oes.experiments)
+def pruner_builder(spec, net, z, problem, progress, deps=None):
+    """The mask builder of the pruning-at-initialisation methods (``random``, ``magnitude``, ``snip``,
+    ``grasp``, ``synflow``) in :data:`oes.experiments.methods.MASK_METHODS`: ``spec.method`` names the
+    pruner, ``spec.params`` holds ``sparsity`` (0.05), ``scope`` ("global"), ``maskable`` ("all") and,
+    for SynFlow, ``rounds`` (100)."""
+    method = spec.method
+    if method not in PRUNERS:
+        raise ValueError(f"unknown pruner {method!r}; known: {', '.join(PRUNERS)}")
+    p = dict(spec.params)
+    kw = {"sparsity": p.pop("sparsity", 0.05), "scope": p.pop("scope", "global"), "maskable": p.pop("maskable", "all")}
+    if method == "synflow":
+        kw["rounds"] = p.pop("rounds", 100)
+        kw["progress"] = progress
+    if p:
+        raise ValueError(f"unknown {method} parameters: {', '.join(sorted(p))}; "
+                         f"known: sparsity, scope, maskable{', rounds' if method == 'synflow' else ''}")
     t0 = time.perf_counter()
-    rounds_table = None
-    if a.method == "imp":
-        from .imp import iterative_magnitude_pruning, parse_schedule
-
-        keep, rounds = parse_schedule(a.imp_schedule)
-        stop = a.stop_step
-        if stop is not None and stop != "best":
-            try:
-                stop = int(stop)
-            except ValueError:
-                raise ValueError(f"--stop-step must be an integer or 'best', got {a.stop_step!r}") from None
-        res = iterative_magnitude_pruning(
-            net, z, y, problem.operator, sparsity=a.sparsity, rounds=a.rounds or rounds, keep_per_round=keep,
-            train_steps=a.steps or preset.fit.steps, lr=a.lr or preset.fit.lr, rewind_step=a.rewind_step,
-            stop_step=stop, scope=a.scope, maskable=a.maskable, x_true=problem.x, seed=a.seed, progress=progress,
-            target=a.target)
-        mask, rounds_table = res.mask, res.rounds
-    else:
-        kw = {"rounds": a.rounds or 100, "progress": progress} if a.method == "synflow" else {}
-        mask = PRUNERS[a.method](net, z, y, problem.operator, sparsity=a.sparsity, scope=a.scope,
-                                 maskable=a.maskable, seed=a.seed, **kw)
-        mask.meta["oracle"] = a.target == "clean"
+    mask = PRUNERS[method](net, z, problem.y, problem.operator, seed=spec.seed, **kw)
     seconds = time.perf_counter() - t0
-    from . import __version__
-    mask.meta.update({"method": a.method, "sparsity": a.sparsity, "scope": a.scope, "maskable": a.maskable,
-                      "seed": a.seed, "generator": gcfg.to_dict(), "source_image": a.image, "size": size,
-                      "sigma": sigma, "operator": a.operator, "preset": preset.name, "target": a.target,
-                      "seconds": round(seconds, 3), "collapsed": mask.collapsed(), "version": __version__})
-    mask.save(out)
-    print(f"{a.method}: kept {mask.n_kept}/{mask.n_total} ({mask.density:.4%}) in {seconds:.1f} s → {out}")
-    if rounds_table is not None:
-        csv = out.with_name(out.stem + "_rounds.csv")
-        rounds_table.to_csv(csv, index=False)
-        print(f"IMP per-round training histories → {csv}")
-    col = mask.collapsed()
-    if col:
-        print(f"warning: layer collapse — fully pruned tensors: {', '.join(col)}")
-    return 0
+    oracle = spec.target == "clean"
+    mask.meta.update({"seconds": seconds, "oracle": oracle})
+    if oracle:
+        mask.meta["oracle_reason"] = "scored against the clean image (MaskSpec.target='clean')"
+    return mask, {"seconds": seconds}

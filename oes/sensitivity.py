@@ -11,7 +11,7 @@ r"""Measures for the sensitivity study of OES (Appendices G, H.1, I, J; book cha
 * :func:`masked_image` — G(θ_in ∘ m, z) for a mask spec's own generator and seed (Fig 18's
   images, Fig 29's "image representation"); :func:`mask_summary` puts these together per mask.
 
-Nothing here trains a network; the runs come from :mod:`oes.runs`.
+Nothing here trains a network; the runs come from :mod:`oes.experiments`.
 """
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def conv_layer_density(mask: Mask) -> pd.Series:
 
 def masked_image(spec, mask: Mask) -> torch.Tensor:
     """G(θ_in ∘ m, z) with θ_in and z drawn from ``spec``'s generator config and seed — the
-    weights the mask was learned on (a :class:`~oes.runs.MaskSpec`)."""
+    weights the mask was learned on (a :class:`~oes.experiments.MaskSpec`)."""
     net = build_generator(spec.generator, spec.seed)
     z = make_input(spec.generator, spec.size, spec.seed)
     return masked_output(net, z, mask)
@@ -119,7 +119,7 @@ def mask_summary(spec, root=None) -> dict:
     :func:`p_bimodality` measures of p = sigmoid(v) against the spec's prior p0 (or s/d when
     p0 is not set) and the final ``mean_p`` of the mask-learning history."""
     from .metrics import psnr
-    from .runs import mask_record
+    from .experiments import mask_record
 
     rec = mask_record(spec, root)
     mask = rec["mask"]

@@ -21,7 +21,7 @@ done
 echo "== setup: $("$PY" --version) at $PY"
 export PIP_ROOT_USER_ACTION=ignore   # CI runs as root, in its own clone
 "$PY" -m pip install --quiet "torch==2.13.0"
-"$PY" -m pip install --quiet -e ".[book,test]"
+"$PY" -m pip install --quiet -e ".[book,test,dask]"   # dask: the executor test runs on a 2-process LocalCluster
 # papermill and `oes book run` execute the notebooks on the kernel named python3: point it at this Python.
 "$PY" -m ipykernel install --user --name python3 --display-name "Python 3" >/dev/null
 echo "== setup: kernel python3 -> $("$PY" -c 'import sys; print(sys.executable)'); oes $("$PY" -c 'import oes; print(oes.__version__)'), torch $("$PY" -c 'import torch; print(torch.__version__)')"

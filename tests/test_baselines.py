@@ -14,7 +14,7 @@ from conftest import tiny_problem
 from oes.generators import GeneratorConfig, build_generator
 from oes.metrics import psnr
 from oes.pruners import random_pruning
-from oes.runs import FIT_METHODS, RunSpec, make_problem, run_one
+from oes.experiments import FIT_METHODS, RunSpec, make_problem, run_one
 
 CFG = GeneratorConfig("hourglass", (4, 8), 3, 3, 8)
 SIZE = 16

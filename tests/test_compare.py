@@ -13,7 +13,7 @@ from oes.compare import (collapse_table, group_of, imp_label, imp_mask_spec, kin
                          plot_imp_rounds, self_label, table4, transfer_kind)
 from oes.masks import Mask
 from oes.presets import get_preset
-from oes.runs import spec_key
+from oes.experiments import spec_key
 
 GROUPS = {"people": ["astronaut", "camera"], "other": ["chelsea", "coffee"]}
 

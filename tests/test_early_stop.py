@@ -10,7 +10,7 @@ import torch
 from oes.early_stop import imp_stop_param, oracle_stop_step, psnr_at_step, stop_summary
 from oes.fit import FitConfig
 from oes.generators import GeneratorConfig
-from oes.runs import MaskSpec, RunSpec, execute, get_mask
+from oes.experiments import MaskSpec, RunSpec, execute, get_mask
 
 CFG = GeneratorConfig("hourglass", (4, 8), 3, 3, 8)
 

@@ -124,14 +124,14 @@ def test_early_stop_variant_is_oracle(setup):
 
 
 def test_mask_builder_and_oracle_target(tmp_path):
-    from oes.runs import MaskSpec, _mask_dir, get_mask
+    from oes.experiments import MaskSpec, RunStore, get_mask
 
     spec = MaskSpec(method="imp", image="astronaut", size=SIZE, generator=CFG, target="clean",
                     params={"schedule": "0.5^2", "sparsity": 0.25, "train_steps": 3, "record_every": 1})
     m = get_mask(spec, tmp_path)
     assert m.meta["oracle"] is True and "clean" in m.meta["oracle_reason"]
     assert m.n_kept == n_keep(0.25, m.n_total) and m.meta["method"] == "imp"
-    d = _mask_dir(spec, tmp_path)
+    d = RunStore(tmp_path).entry_dir(spec)
     import pandas as pd
     rounds = pd.read_csv(d / "rounds.csv")
     assert set(rounds["round"]) == {1, 2} and "psnr" in rounds

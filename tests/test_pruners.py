@@ -283,7 +283,7 @@ def test_synflow_needs_head():
 
 # ------------------------------------------------------------------ registry and CLI
 def test_mask_builders_registered_and_get_mask(tmp_path):
-    from oes.runs import MASK_BUILDERS, MaskSpec, get_mask
+    from oes.experiments import MASK_BUILDERS, MaskSpec, get_mask
 
     for name in [*PRUNERS, "imp"]:
         assert name in MASK_BUILDERS

@@ -10,7 +10,7 @@ from oes.fit import FitConfig
 from oes.generators import GeneratorConfig, build_generator, make_input
 from oes.learn import MaskConfig, learn_mask
 from oes.mri import magnitude, make_acquisition, synthetic_subjects
-from oes.runs import MaskSpec, RunSpec, execute, execute_masks, make_problem, mask_record, spec_key
+from oes.experiments import MaskSpec, RunSpec, execute, execute_masks, make_problem, mask_record, spec_key
 
 TINY = GeneratorConfig("hourglass", (4, 8), 3, 3, 8)
 TINY2 = replace(TINY, out_channels=2)
@@ -18,12 +18,22 @@ MRI4 = {"acceleration": 4, "n_coils": 2, "snr_db": 30.0}
 
 
 def test_golden_keys_unchanged():
-    """Adding ``op_params`` (default {}) must not move the keys of existing specs."""
+    """Adding fields with defaults (``op_params``, ``source_run``) must not move the keys of existing specs:
+    the canonical JSON hashes as before the store's v2 layout, and the v2 keys (canonical JSON + the
+    methods' algorithm versions) are pinned here."""
+    import hashlib
+
+    from oes.experiments import canonical_json
+
     m = MaskSpec("oes", "astronaut", 32, TINY, params={"sparsity": 0.2, "steps": 6})
     r = RunSpec("astronaut", 32, TINY, FitConfig(steps=8), method="sparse", mask=m, seed=1)
-    assert spec_key(m) == "40262baccb24"
-    assert spec_key(r) == "38cd22b13d67"
-    assert spec_key(RunSpec("astronaut", 32, TINY, FitConfig(steps=8))) == "42a4ac16089a"
+    d = RunSpec("astronaut", 32, TINY, FitConfig(steps=8))
+    old = {id(m): "40262baccb24", id(r): "38cd22b13d67", id(d): "42a4ac16089a"}      # the v1 store's keys
+    for s in (m, r, d):
+        assert hashlib.md5(canonical_json(s).encode()).hexdigest()[:12] == old[id(s)]
+    assert spec_key(m) == "07e7118539cc"
+    assert spec_key(r) == "b03d7cb2c294"
+    assert spec_key(d) == "177293a9a819"
     assert spec_key(replace(m, op_params=MRI4)) != spec_key(m)
 
 

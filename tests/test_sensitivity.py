@@ -7,7 +7,7 @@ import torch
 from oes.generators import build_generator, make_input
 from oes.learn import kl_bernoulli, masked_output
 from oes.masks import Mask
-from oes.runs import MaskSpec
+from oes.experiments import MaskSpec
 from oes.sensitivity import (PAPER_LAMBDA, PAPER_N_PARAMS, conv_layer_density, lambda_by_size, lambda_grid,
                              masked_image, p_bimodality)
 
@@ -94,7 +94,7 @@ def test_masked_image_uses_the_specs_initial_weights(tiny):
 
 def test_mask_summary_of_a_stored_oes_mask(tiny, tmp_path):
     from oes.learn import MaskConfig
-    from oes.runs import get_mask
+    from oes.experiments import get_mask
     from oes.sensitivity import mask_summary
 
     spec = MaskSpec("oes", "astronaut", 16, tiny, params=MaskConfig(sparsity=0.05, steps=3, lr=0.1).to_dict())
