@@ -42,7 +42,7 @@ def _job_id(job: dict) -> str:
 
 def _problem(job):
     from oes.generators import GeneratorConfig, build_generator, make_input
-    from oes.runs import make_problem
+    from oes.experiments import make_problem
 
     gen = GeneratorConfig.from_dict(job["generator"])
     pr = make_problem(job["image"], job["size"], "denoising", job["sigma"], seed=job["seed"])
@@ -195,6 +195,7 @@ def cmd_report(a):
             row["agree_curve"] = " ".join(f"{v:.2f}" for _, v in curve[:: max(1, len(curve) // 6)])
         rows.append(row)
     rep = pd.DataFrame(rows)
+    rep["lam"] = rep["lam"].map("{:.0e}".format)
     with pd.option_context("display.width", 250, "display.max_columns", 40, "display.max_colwidth", 60):
         print(rep.to_markdown(index=False, floatfmt=".3g") if a.markdown else rep.round(4).to_string(index=False))
     rep.to_csv(out / "report.csv", index=False)
@@ -207,7 +208,7 @@ def cmd_balance(a):
     from oes.generators import build_generator, make_input
     from oes.learn import MaskConfig, gradient_balance
     from oes.presets import get_preset
-    from oes.runs import make_problem
+    from oes.experiments import make_problem
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,9 @@ MASK_METHODS: dict[str, Method] = {
     "snip": Method("oes.pruners:pruner_builder", 1, "SNIP (Lee et al. 2018)"),
     "grasp": Method("oes.pruners:pruner_builder", 1, "GraSP (Wang et al. 2020)"),
     "synflow": Method("oes.pruners:pruner_builder", 1, "SynFlow (Tanaka et al. 2020)"),
+    "snip_authors": Method("oes.pruners:pruner_builder", 1, "the authors' SNIP score |∂L/∂θ| (oes.pruners)"),
+    "grasp_authors": Method("oes.pruners:pruner_builder", 1, "the authors' GraSP score H θ + g, smallest kept"),
+    "synflow_authors": Method("oes.pruners:pruner_builder", 1, "the authors' one-shot signed real-input SynFlow"),
     "imp": Method("oes.imp:imp_builder", 1, "IMP with rewinding (Frankle & Carbin 2018)"),
 }
 
