@@ -43,7 +43,7 @@ __all__ = ["BookError", "Notebook", "find_root", "toc_files", "book_notebooks", 
            "add_book_parser", "MATHJAX_FILE", "DEFAULT_KERNEL"]
 
 DEFAULT_KERNEL = "python3"
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "quick", "medium", "paper")
 MATHJAX_FILE = Path("book/_static/mathjax/tex-svg-full.js")   # relative to the root; see PROVENANCE.txt
 META_KEY = "oes_book"
 
@@ -527,7 +527,7 @@ def add_book_parser(sub) -> None:
     bsub = book.add_subparsers(dest="book_command", required=True)
 
     p = bsub.add_parser("run", help="execute the notebooks of _toc.yml into book/ (cached by source, parameters, oes)")
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | medium | paper (default quick)")
     p.add_argument("--only", nargs="+", metavar="NAME", default=None, help="run only these notebooks")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a name of the notebooks' parameters cell, e.g. -p steps=40000 (repeatable)")
@@ -611,7 +611,7 @@ def _cmd_plan(a) -> int:
 
 def _add_plan_parser(bsub) -> None:
     p = bsub.add_parser("plan", help="the runs every declared chapter needs, de-duplicated; --run executes them")
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | medium | paper (default quick)")
     p.add_argument("--only", nargs="+", metavar="NAME", default=None, help="plan only these chapters")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a notebook parameter, as for `oes book run` (repeatable)")

@@ -24,7 +24,7 @@ class CLIError(Exception):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", default="astronaut", help="scikit-image name, the paper's name, or a PNG/JPEG path")
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper: sizes, network, steps (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | medium | paper: sizes, network, steps (default quick)")
     p.add_argument("--size", type=int, default=None, help="image side in pixels (default: the preset's)")
     p.add_argument("--noise", type=float, default=None, help="Gaussian noise σ in /255 units (default: the preset's, 25)")
     p.add_argument("--operator", default="denoising", choices=["denoising", "inpainting"])

@@ -250,7 +250,7 @@ def main(argv=None):
     b = sub.add_parser("balance")
     b.add_argument("--points", nargs="+", default=["quick:64", "paper:256", "paper:512"])
     b.add_argument("--image", nargs="+", default=["rocket", "motorcycle"])
-    b.add_argument("--samples", type=int, default=4)
+    b.add_argument("--samples", type=int, default=16)
     for p in (o, t, r, b):
         p.add_argument("--out", default="calib")
         p.add_argument("--workers", type=int, default=2)

@@ -189,3 +189,16 @@ def test_sampler_seed_changes_only_the_concrete_draws(tiny):
     c = learn_mask(net, z, y, cfg=MaskConfig(**base, sampler_seed=4), seed=3)
     assert torch.equal(a.logits, b.logits) and not torch.equal(a.logits, c.logits)
     assert [s for s, _ in seen] == [10] and seen[0][1].shape == a.logits.shape
+
+
+def test_gradient_balance_and_the_lambda_rule(tiny):
+    from oes.learn import gradient_balance, lambda_for_ratio
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    b = gradient_balance(net, z, y, cfg=MaskConfig(sparsity=0.05, lam=1e-6), samples=4)
+    assert b["d"] == sum(p.numel() for p in net.parameters()) and b["data_boundary"] >= b["data_median"] > 0
+    assert abs(b["kl"] - 1e-6 * abs(math.log(0.05 / 0.95)) / 4) < 1e-18
+    lam = lambda_for_ratio(b, b["ratio"])                          # recovers the λ the balance was measured at
+    assert abs(lam - 1e-6) < 1e-12
+    assert all(p.requires_grad for p in net.parameters())           # the network is left as it was
