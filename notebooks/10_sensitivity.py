@@ -42,14 +42,20 @@ import sys
 
 if "google.colab" in sys.modules:
     OES_INSTALL = os.environ.get("OES_INSTALL_SPEC", "oes @ git+https://github.com/oes-companion/oes@main")
+    import importlib
     import tempfile
+    from importlib.metadata import version
 
-    import torch  # Colab's own build (CUDA when a GPU is attached): pinned, so pip keeps it
+    # Colab's own torch (a CUDA build, used when a GPU is attached): pinned, so pip keeps it
     OES_KEEP = os.path.join(tempfile.gettempdir(), "oes-keep-torch.txt")
     with open(OES_KEEP, "w") as f:
-        f.write(f"torch=={torch.__version__}\n")
+        f.write(f"torch=={version('torch')}\n")
     # %pip install -q -c "$OES_KEEP" "$OES_INSTALL"
-    print(f"oes from {OES_INSTALL}; torch {torch.__version__} on "
+    importlib.invalidate_caches()
+    import oes  # fails here, below pip's message, when the installation did
+    import torch
+
+    print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "
           + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))
 
 # %% tags=["parameters"]

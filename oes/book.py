@@ -541,7 +541,8 @@ def install_cell(url: str, ref: str) -> str:
 
     **Torch.** Colab ships torch (a CUDA build, which also runs on CPU runtimes); the cell pins the
     installed version with a constraints file, so pip never replaces it, and says whether a GPU is
-    attached. oes itself installs without extras: ``[book]`` would pull Jupyter Book and Sphinx into
+    attached. torch is imported only after pip has run (its version is read from the package
+    metadata), so a NumPy that pip installs is one torch sees. oes itself installs without extras: ``[book]`` would pull Jupyter Book and Sphinx into
     Colab's environment, which the notebooks do not need.
 
     **Testing.** ``$OES_INSTALL_SPEC`` replaces the pip requirement (and only that), so a test can
@@ -558,14 +559,20 @@ def install_cell(url: str, ref: str) -> str:
         "",
         'if "google.colab" in sys.modules:',
         f'    OES_INSTALL = os.environ.get("OES_INSTALL_SPEC", "{spec}")',
+        "    import importlib",
         "    import tempfile",
+        "    from importlib.metadata import version",
         "",
-        "    import torch  # Colab's own build (CUDA when a GPU is attached): pinned, so pip keeps it",
+        "    # Colab's own torch (a CUDA build, used when a GPU is attached): pinned, so pip keeps it",
         '    OES_KEEP = os.path.join(tempfile.gettempdir(), "oes-keep-torch.txt")',
         '    with open(OES_KEEP, "w") as f:',
-        '        f.write(f"torch=={torch.__version__}\\n")',
+        '        f.write(f"torch=={version(\'torch\')}\\n")',
         '    # %pip install -q -c "$OES_KEEP" "$OES_INSTALL"',
-        '    print(f"oes from {OES_INSTALL}; torch {torch.__version__} on "',
+        "    importlib.invalidate_caches()",
+        "    import oes  # fails here, below pip's message, when the installation did",
+        "    import torch",
+        "",
+        '    print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "',
         '          + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))',
         ""])
 

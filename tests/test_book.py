@@ -460,6 +460,12 @@ def test_launch_extension_rewrites_to_paired_notebook(tmp_path):
         {"url": "https://github.com/o/r"}]
     assert oes_launch.rewrite_urls(buttons, "book/x.ipynb", "notebooks/x.ipynb") == 2
     assert buttons[0]["buttons"][1]["url"].endswith("/blob/main/notebooks/x.ipynb")
+    assert oes_launch.rewrite_ref(buttons, "0123abcd") == 2                # $OES_LAUNCH_REF: the pinned commit
+    assert buttons[0]["buttons"][0]["url"] == \
+        "https://mybinder.org/v2/gh/o/r/0123abcd?urlpath=lab/tree/notebooks/x.ipynb"
+    assert buttons[0]["buttons"][1]["url"] == \
+        "https://colab.research.google.com/github/o/r/blob/0123abcd/notebooks/x.ipynb"
+    assert buttons[1]["url"] == "https://github.com/o/r"
 
 
 class _Links(HTMLParser):
