@@ -277,9 +277,13 @@ def _presets_of(df: pd.DataFrame) -> list[str]:
 
 
 def _short(title: str, nb: str) -> str:
-    """The label of a finding in the grid: the part of its title before " — " (e.g. "Finding 2")."""
+    """The label of a finding in the grid: its chapter number and the part of its title before " — "
+    (``"02 Finding 2"``, ``"10 Appendix"``)."""
     head = title.split(" — ")[0].strip() if title else ""
-    return head if head and len(head) <= 24 else nb
+    num = re.match(r"^(\d+)_", nb)
+    if not head or len(head) > 24:
+        return nb
+    return f"{num.group(1)} {head}" if num else head
 
 
 def _main_preset(presets_present: list[str]) -> str:
@@ -430,7 +434,7 @@ def render_terminal(df: pd.DataFrame, titles: dict[str, str] | None = None, full
     presets = _presets_of(df)
     counts = tally(df)
     nbs = list(dict.fromkeys(str(n) for n in df["notebook"]))
-    labels = {nb: f"{nb.split('_')[0]} {_short(titles.get(nb, ''), nb)}" for nb in nbs}
+    labels = {nb: _short(titles.get(nb, ""), nb) for nb in nbs}
     lw = max(len("finding"), *(len(v) for v in labels.values()))
     out = ["Reproduction scorecard: claims that hold / claims tested (✓ all, ~ some, ✗ none, – none tested)", ""]
     out.append(f"{'finding':<{lw}}  " + "  ".join(f"{p:>9}" for p in presets))

@@ -211,30 +211,43 @@ window.addEventListener("load", () => setTimeout(() => {
   const wide = [...document.querySelectorAll("main *, article *")]
     .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest(boxed) && e.getClientRects().length)
     .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : ""));
-  document.body.setAttribute("data-oes-measure", JSON.stringify({
+  parent.postMessage(JSON.stringify({
     width: w, scroll_width: d.scrollWidth, grid: !!grid, grid_left: r ? r.left : null, grid_right: r ? r.right : null,
-    grid_font_px: cell ? parseFloat(getComputedStyle(cell).fontSize) : null, wide: wide}));
+    grid_font_px: cell ? parseFloat(getComputedStyle(cell).fontSize) : null, wide: wide}), "*");
 }, 300));
 </script>"""
+# Headless Chromium will not make a window narrower than 500 px, so the page is measured and shown in an
+# iframe of the wanted width; the page posts its measurements to this frame, which writes them into its DOM.
+FRAME = """<!DOCTYPE html><html><body style="margin:0;background:#fff">
+<iframe src="{src}" style="width:{width}px;height:{height}px;border:0;display:block"></iframe>
+<script>window.addEventListener("message", e => document.body.setAttribute("data-oes-measure", e.data));</script>
+</body></html>"""
 
 
 def check_scorecard(binary: str, profile: Path, html: Path, shots: Path, timeout: float) -> list[str]:
     """Load the scorecard at 400 and 1280 px wide: measure it (see the module docstring), screenshot it."""
     import json
 
+    import html as htmllib
+
     problems = []
     probe = html.with_name(f".oes-measure-{html.name}")        # same folder: the page's relative links work
+    frame = html.with_name(f".oes-frame-{html.name}")
     text = html.read_text(encoding="utf-8")
     probe.write_text(text.replace("</body>", MEASURE + "</body>", 1), encoding="utf-8")
+    height = 2400
     try:
         for width in (400, 1280):
-            size = f"--window-size={width},2400"
-            r = run_chromium(binary, profile, probe.as_uri(), ["--dump-dom", size], timeout)
+            size = f"--window-size={max(width, 500)},{height}"
+            frame.write_text(FRAME.format(src=probe.name, width=width, height=height), encoding="utf-8")
+            r = run_chromium(binary, profile, frame.as_uri(), ["--dump-dom", size], timeout)
             m = re.search(r'data-oes-measure="([^"]*)"', r.stdout)
             if not m:
                 problems.append(f"{width} px: the page did not report its measurements")
                 continue
-            meas = json.loads(m.group(1).replace("&quot;", '"'))
+            meas = json.loads(htmllib.unescape(m.group(1)))
+            if meas["width"] != width:
+                problems.append(f"{width} px: the page saw a {meas['width']} px wide window")
             if not meas["grid"]:
                 problems.append(f"{width} px: no findings × presets grid (table.oes-grid)")
             elif meas["grid_left"] < 0 or meas["grid_right"] > meas["width"] + 1:
@@ -246,9 +259,10 @@ def check_scorecard(binary: str, profile: Path, html: Path, shots: Path, timeout
             if meas["grid_font_px"] is not None and meas["grid_font_px"] < 11:
                 problems.append(f"{width} px: grid text is {meas['grid_font_px']} px, too small to read")
             png = shots / f"scorecard-{width}.png"
-            run_chromium(binary, profile, html.as_uri(), [f"--screenshot={png}", size,
-                                                          "--run-all-compositor-stages-before-draw"], timeout)
-            blank = _blank(png)
+            frame.write_text(FRAME.format(src=html.name, width=width, height=height), encoding="utf-8")
+            run_chromium(binary, profile, frame.as_uri(), [f"--screenshot={png}", size,
+                                                           "--run-all-compositor-stages-before-draw"], timeout)
+            blank = _blank(png, width)
             if blank:
                 problems.append(f"{width} px: screenshot {blank}")
             print(f"     scorecard at {width} px: window {meas['width']} px, page {meas['scroll_width']} px wide, "
@@ -256,18 +270,23 @@ def check_scorecard(binary: str, profile: Path, html: Path, shots: Path, timeout
                   f"screenshot {png}")
     finally:
         probe.unlink(missing_ok=True)
+        frame.unlink(missing_ok=True)
     return problems
 
 
-def _blank(png: Path) -> str:
-    """'' when ``png`` exists and shows something; else what is wrong."""
+def _blank(png: Path, width: int) -> str:
+    """'' when ``png`` exists and shows something (cropped to ``width`` px); else what is wrong."""
     if not png.is_file() or png.stat().st_size == 0:
         return "was not written"
     try:
         from PIL import Image
         import numpy as np
 
-        a = np.asarray(Image.open(png).convert("L"), dtype=float)
+        img = Image.open(png)
+        if img.width > width:                 # the 500 px minimum window around a 400 px frame
+            img = img.crop((0, 0, width, img.height))
+            img.save(png)
+        a = np.asarray(img.convert("L"), dtype=float)
     except Exception as e:  # a PNG that does not decode
         return f"does not decode ({type(e).__name__})"
     return "is blank" if a.std() < 2 else ""

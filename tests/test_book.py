@@ -247,7 +247,7 @@ def test_scorecard_save_collect_and_page(tmp_path, monkeypatch):
     assert "| Sparse beats dense | Table 2 | ✗ 2.5 |" in text
     assert "Masking alone denoises \\| a bit" in text and "| – n/a |" in text and "skipped" in text
     assert "- ✗ [Finding 2 — Sparse-DIP resists overfitting](02_demo.ipynb): 0 of 1 tested claims hold" in text
-    assert ">Finding 2</a>" in text and ">✗ 0/1</td>" in text and "#ffcdd2" in text      # grid: label, cell, red
+    assert ">02 Finding 2</a>" in text and ">✗ 0/1</td>" in text and "#ffcdd2" in text      # grid: label, cell, red
     assert "No claims have been recorded yet" in render_scorecard(collect(tmp_path / "nothing"))
 
 
