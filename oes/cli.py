@@ -156,8 +156,12 @@ def _cmd_fetch(a) -> int:
 # ------------------------------------------------------------------ oes denoise | inpaint | scorecard
 # (the practitioner's and the by-hand reader's commands; the library parts are oes.restore and oes.scorecard)
 def _cmd_restore(a) -> int:
+    import signal
+
     from .restore import restore
 
+    # a `kill` then unwinds like Ctrl-C: the temporary folder is removed, nothing partial is left
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     inpaint = a.command == "inpaint"
     out_dir = a.out_dir or f"{Path(a.image).stem}-oes-{a.command}"
     restore(a.image, out_dir, operator="inpainting" if inpaint else "denoising",
