@@ -653,8 +653,9 @@ def check_kernel(name: str, same_environment: bool = True) -> str:
     """Return the Python that kernel ``name`` runs; raise :class:`BookError` when there is no such
     kernel or (``same_environment``) when it runs another environment's Python than this one's.
 
-    A ``--user`` kernel of the same name shadows the environment's own (Jupyter searches the user's
-    folder first), so this is what catches a kernel that another set-up took over.
+    A ``--user`` kernel of the same name can shadow the environment's own (Jupyter searches the
+    user's folder first unless it runs in a virtual or conda environment), so this is what catches
+    a kernel that another set-up took over.
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
