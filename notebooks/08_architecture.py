@@ -6,9 +6,9 @@
 #       extension: .py
 #       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (oes)
 #     language: python
-#     name: python3
+#     name: oes
 # ---
 
 # %% [markdown]
@@ -35,11 +35,27 @@
 # Appendix K finds the Deep Decoder's OES masks keep most in their first and last layers too (Fig 33).
 
 # %% tags=["remove-cell"]
+# On Colab: install oes at the commit of this book. Written by `oes book sync` from _config.yml; edit it there.
+import os
 import sys
 
-if "google.colab" in sys.modules:  # install the package when running in Colab
-    # %pip install -q git+https://github.com/oes-companion/oes
-    pass
+if "google.colab" in sys.modules:
+    OES_INSTALL = os.environ.get("OES_INSTALL_SPEC", "oes @ git+https://github.com/oes-companion/oes@main")
+    import importlib
+    import tempfile
+    from importlib.metadata import version
+
+    # Colab's own torch (a CUDA build, used when a GPU is attached): pinned, so pip keeps it
+    OES_KEEP = os.path.join(tempfile.gettempdir(), "oes-keep-torch.txt")
+    with open(OES_KEEP, "w") as f:
+        f.write(f"torch=={version('torch')}\n")
+    # %pip install -q -c "$OES_KEEP" "$OES_INSTALL"
+    importlib.invalidate_caches()
+    import oes  # fails here, below pip's message, when the installation did
+    import torch
+
+    print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "
+          + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))
 
 # %% tags=["parameters"]
 preset = "smoke"        # smoke | quick | paper

@@ -20,7 +20,16 @@ root) says which notebooks there are and in what order.
   its ``PROVENANCE.txt``); launch buttons are pointed at the clean paired notebooks
   ``notebooks/NAME.ipynb`` by the Sphinx extension ``book/_ext/oes_launch.py``.
 * :func:`sync_notebooks` regenerates ``notebooks/NAME.ipynb`` from ``notebooks/NAME.py``
-  (no outputs) — the files that Colab and Binder open.
+  (no outputs) — the files that Colab and Binder open. ``oes book sync`` (``sources=True``) first
+  writes, into every ``notebooks/NAME.py``, the kernelspec header and the Colab install cell, and into
+  ``README.md`` the block of links, all from the one repository URL of ``_config.yml``
+  (``repository.url``; see :func:`install_cell` for the pinning design).
+* The kernel: notebooks run on the Jupyter kernel named :data:`DEFAULT_KERNEL` (``oes``), which
+  ``scripts/setup.sh`` installs into the environment itself (``ipykernel install --sys-prefix``), so
+  another environment cannot take it over; :func:`check_kernel` refuses a kernel of that name that
+  runs another environment's Python.
+* Each executed page's title gets the verdict of its claims at the preset it ran with
+  (:func:`stamp_verdict`: ✓ all tested claims hold, ~ some, ✗ none), so the sidebar says it too.
 """
 from __future__ import annotations
 
@@ -40,9 +49,14 @@ from typing import Any, Callable, Sequence
 
 __all__ = ["BookError", "Notebook", "find_root", "toc_files", "book_notebooks", "parse_param", "cache_key",
            "run_book", "RunRecord", "write_scorecard", "build_book", "sync_notebooks", "notebook_in_sync",
-           "add_book_parser", "MATHJAX_FILE", "DEFAULT_KERNEL"]
+           "add_book_parser", "MATHJAX_FILE", "DEFAULT_KERNEL", "KERNELSPECS", "check_kernel", "repository",
+           "install_cell", "readme_links", "notebook_title", "stamp_verdict", "stamp_pages"]
 
-DEFAULT_KERNEL = "python3"
+DEFAULT_KERNEL = "oes"       # installed by scripts/setup.sh into the environment (--sys-prefix), never --user
+KERNELSPECS = {              # the notebooks' metadata.kernelspec for a kernel name
+    "oes": {"display_name": "Python 3 (oes)", "language": "python", "name": "oes"},
+    "python3": {"display_name": "Python 3", "language": "python", "name": "python3"},   # what Colab knows
+}
 PRESETS = ("smoke", "quick", "medium", "paper")
 MATHJAX_FILE = Path("book/_static/mathjax/tex-svg-full.js")   # relative to the root; see PROVENANCE.txt
 META_KEY = "oes_book"
@@ -255,12 +269,14 @@ def _execute(nb: Notebook, root: Path, parameters: dict, kernel: str, results: P
         seconds = time.perf_counter() - t0
         out = nbformat.read(str(tmp_out), as_version=4)
         _fold_parameters_cell(out)
+        _stamp_from_folder(out, nb.name, str(parameters.get("preset", "")), staging)
         produced = sorted(p.name for p in staging.iterdir() if p.is_file())
         out.metadata[META_KEY] = {"cache_key": key, "parameters": parameters, "kernel": kernel,
                                   "oes_version": __version__, "seconds": round(seconds, 1), "results": produced}
         nbformat.write(out, str(tmp_out))
         for name in produced:                       # claims first, then the page: both or neither
             os.replace(staging / name, results / name)
+        _migrate_claims(results, nb.name, str(parameters.get("preset", "")), produced)
         os.replace(tmp_out, nb.page)
         failed.unlink(missing_ok=True)
         return seconds
@@ -301,13 +317,16 @@ def run_book(root: str | Path | None = None, preset: str = "quick", only: Sequen
 
     :param preset: injected as ``preset``; must be one of ``oes.presets.PRESETS`` when that exists.
     :param params: overrides, injected into each notebook whose parameters cell defines the name.
-    :param kernel: the Jupyter kernel (default ``$OES_KERNEL`` or ``python3``).
+    :param kernel: the Jupyter kernel (default ``$OES_KERNEL`` or :data:`DEFAULT_KERNEL`, which must
+        run this environment's Python: see :func:`check_kernel`).
     :param results: where claims go (default ``<root>/book/_results``).
     """
     import jupytext
 
     root = find_root(root) if root is None else Path(root).resolve()
+    explicit = bool(kernel or os.environ.get("OES_KERNEL"))
     kernel = kernel or os.environ.get("OES_KERNEL") or DEFAULT_KERNEL
+    check_kernel(kernel, same_environment=not explicit)
     results = Path(results) if results is not None else root / "book" / "_results"
     _check_preset(preset)
     params = dict(params or {})
@@ -385,7 +404,9 @@ def write_scorecard(root: str | Path | None = None, results: str | Path | None =
 
     root = find_root(root) if root is None else Path(root)
     results = Path(results) if results is not None else root / "book" / "_results"
-    return write_scorecard_page(root / "book" / "scorecard.md", results, order=[nb.name for nb in book_notebooks(root)])
+    nbs = book_notebooks(root)
+    return write_scorecard_page(root / "book" / "scorecard.md", results, order=[nb.name for nb in nbs],
+                                titles={nb.name: notebook_title(nb) for nb in nbs})
 
 
 # ------------------------------------------------------------------ paired notebooks
@@ -395,7 +416,7 @@ def _clean_notebook(py: Path):
 
     nb = jupytext.read(str(py), fmt="py:percent")
     nb.metadata.pop("jupytext", None)
-    nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": DEFAULT_KERNEL})
+    nb.metadata.setdefault("kernelspec", dict(KERNELSPECS[DEFAULT_KERNEL]))
     for i, cell in enumerate(nb.cells):
         cell["id"] = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
         if cell.cell_type == "code":
@@ -425,31 +446,337 @@ def notebook_in_sync(nb: Notebook) -> bool:
 
 
 def sync_notebooks(root: str | Path | None = None, check: bool = False, log: Callable[[str], None] = print,
-                   only: Sequence[str] | None = None, quiet: bool = False) -> list[str]:
+                   only: Sequence[str] | None = None, quiet: bool = False, sources: bool = False,
+                   ref: str | None = None, kernelspec: str | None = None) -> list[str]:
     """Regenerate each ``notebooks/NAME.ipynb`` from ``notebooks/NAME.py`` (outputs stripped).
 
-    With ``check=True`` write nothing and raise :class:`BookError` when one is out of sync.
-    Returns the names that were (or would be) rewritten. ``oes book run`` calls it for the
-    notebooks it runs, so the paired notebooks follow the sources.
+    With ``sources=True`` (``oes book sync``) first rewrite, in each ``notebooks/NAME.py``, the
+    kernelspec header (``kernelspec``, default :data:`DEFAULT_KERNEL`) and the Colab install cell
+    (:func:`install_cell` for ``_config.yml``'s repository URL and ``ref``, default its branch), and
+    the links block of ``README.md`` (:func:`readme_links`).
+
+    With ``check=True`` write nothing and raise :class:`BookError` when a file is out of sync.
+    Returns the names that were (or would be) rewritten. ``oes book run`` calls it (without
+    ``sources``) for the notebooks it runs, so the paired notebooks follow the sources.
     """
     import jupytext
 
     root = find_root(root) if root is None else Path(root)
-    stale = [nb for nb in _select(root, only) if not notebook_in_sync(nb)]
+    selected = _select(root, only)
+    changed: list[tuple[Path, str]] = []          # (file, new text) of the sources and README
+    if sources:
+        url, branch = repository(root)
+        ks = kernelspec or DEFAULT_KERNEL
+        if ks not in KERNELSPECS:
+            raise BookError(f"--kernelspec {ks!r}: expected one of {', '.join(KERNELSPECS)}")
+        cell = install_cell(url, ref or branch)
+        for nb in selected:
+            text = nb.source.read_text(encoding="utf-8")
+            new = _with_install_cell(_with_kernelspec(text, KERNELSPECS[ks], nb), cell, nb)
+            if new != text:
+                changed.append((nb.source, new))
+        readme = root / "README.md"
+        if readme.is_file():
+            text = readme.read_text(encoding="utf-8")
+            new = _with_readme_links(text, readme_links(url, branch, [nb.name for nb in book_notebooks(root)]))
+            if new != text:
+                changed.append((readme, new))
     if check:
+        stale = [str(_rel(f, root)) for f, _ in changed]
+        stale += [str(_rel(nb.paired, root)) for nb in selected if not notebook_in_sync(nb)]
         if stale:
-            raise BookError(f"out of sync with their .py: {', '.join(str(_rel(nb.paired, root)) for nb in stale)} "
-                            f"(run `oes book sync`)")
-        log("paired notebooks in sync")
+            raise BookError(f"out of sync: {', '.join(dict.fromkeys(stale))} (run `oes book sync`)")
+        log("notebooks, install cells and README links in sync" if sources else "paired notebooks in sync")
         return []
+    for f, text in changed:
+        _write_atomic(f, text)
+        log(f"wrote {_rel(f, root)}")
+    stale = [nb for nb in selected if not notebook_in_sync(nb)]
     for nb in stale:
-        tmp = nb.paired.with_name(f".{nb.paired.name}.tmp")
-        tmp.write_text(jupytext.writes(_clean_notebook(nb.source), fmt="ipynb"), encoding="utf-8")
-        os.replace(tmp, nb.paired)
+        _write_atomic(nb.paired, jupytext.writes(_clean_notebook(nb.source), fmt="ipynb"))
         log(f"wrote {_rel(nb.paired, root)}")
-    if not stale and not quiet:
+    if not stale and not changed and not quiet:
         log("paired notebooks already in sync")
-    return [nb.name for nb in stale]
+    names = {f.stem for f, _ in changed if f.suffix == ".py"} | {nb.name for nb in stale}
+    return [nb.name for nb in selected if nb.name in names]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ one repository URL
+_REPO_URL = re.compile(r"^https://github\.com/(?P<owner>[A-Za-z0-9_.\-]+)/(?P<repo>[A-Za-z0-9_.\-]+)$")
+
+
+def repository(root: str | Path) -> tuple[str, str]:
+    """``(url, branch)`` from ``_config.yml``'s ``repository`` section: the one place the URL is set."""
+    import yaml
+
+    path = Path(root) / "_config.yml"
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise BookError(f"cannot read {path}: {e}") from None
+    repo = cfg.get("repository") or {}
+    url, branch = str(repo.get("url", "")).rstrip("/"), str(repo.get("branch", "main"))
+    if not _REPO_URL.match(url) or url.endswith(".git"):
+        raise BookError(f"_config.yml: repository.url {url!r} should look like https://github.com/OWNER/REPO")
+    return url, branch
+
+
+def install_cell(url: str, ref: str) -> str:
+    """The Colab install cell (py:percent text, first line ``# %% tags=["remove-cell"]``).
+
+    **Pinning.** It installs ``oes @ git+URL@REF``. In the repository REF is the branch of
+    ``_config.yml`` (``main``): a notebook opened from GitHub's ``main`` installs ``main``'s code. A
+    committed notebook cannot name its own commit, so the publishing workflow
+    (``.github/workflows/book.yml``) runs ``oes book sync --ref <the commit it publishes>
+    --kernelspec python3``, commits the result on top of that commit, pushes it to the branch ``book``,
+    and builds the book with ``OES_LAUNCH_REF`` set to that new commit, so that every launch button
+    opens a notebook whose cells are the page's cells and whose install cell installs the page's code
+    (the new commit changes nothing but these cells).
+
+    **Torch.** Colab ships torch (a CUDA build, which also runs on CPU runtimes); the cell pins the
+    installed version with a constraints file, so pip never replaces it, and says whether a GPU is
+    attached. torch is imported only after pip has run (its version is read from the package
+    metadata), so a NumPy that pip installs is one torch sees. oes itself installs without extras: ``[book]`` would pull Jupyter Book and Sphinx into
+    Colab's environment, which the notebooks do not need.
+
+    **Testing.** ``$OES_INSTALL_SPEC`` replaces the pip requirement (and only that), so a test can
+    install from a local clone with the very same pip command (``tests/test_paths.py``).
+    """
+    if not re.match(r"^[A-Za-z0-9_.\-/]+$", ref):
+        raise BookError(f"--ref {ref!r} is not a git ref or commit")
+    spec = f"oes @ git+{url}@{ref}"
+    return "\n".join([
+        '# %% tags=["remove-cell"]',
+        "# On Colab: install oes at the commit of this book. Written by `oes book sync` from _config.yml; edit it there.",
+        "import os",
+        "import sys",
+        "",
+        'if "google.colab" in sys.modules:',
+        f'    OES_INSTALL = os.environ.get("OES_INSTALL_SPEC", "{spec}")',
+        "    import importlib",
+        "    import tempfile",
+        "    from importlib.metadata import version",
+        "",
+        "    # Colab's own torch (a CUDA build, used when a GPU is attached): pinned, so pip keeps it",
+        '    OES_KEEP = os.path.join(tempfile.gettempdir(), "oes-keep-torch.txt")',
+        '    with open(OES_KEEP, "w") as f:',
+        '        f.write(f"torch=={version(\'torch\')}\\n")',
+        '    # %pip install -q -c "$OES_KEEP" "$OES_INSTALL"',
+        "    importlib.invalidate_caches()",
+        "    import oes  # fails here, below pip's message, when the installation did",
+        "    import torch",
+        "",
+        '    print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "',
+        '          + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))',
+        ""])
+
+
+def _cells(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` line ranges of the ``# %%`` cells of a py:percent text."""
+    lines = text.split("\n")
+    marks = [i for i, ln in enumerate(lines) if re.match(r"#\s*%%(?!%)", ln)]
+    return [(a, b) for a, b in zip(marks, marks[1:] + [len(lines)])]
+
+
+def _with_install_cell(text: str, cell: str, nb: Notebook) -> str:
+    """Replace the notebook's install cell (the code cell testing ``google.colab``) with ``cell``;
+    insert it before the parameters cell when there is none."""
+    lines = text.split("\n")
+    ranges = _cells(text)
+    for a, b in ranges:
+        body = "\n".join(lines[a:b])
+        if lines[a].startswith("# %%") and "[markdown]" not in lines[a] and '"google.colab" in sys.modules' in body:
+            return "\n".join(lines[:a] + cell.split("\n") + lines[b:])
+    for a, b in ranges:
+        if "parameters" in lines[a]:
+            return "\n".join(lines[:a] + cell.split("\n") + lines[a:])
+    raise BookError(f"notebook {nb.name}: no install cell and no parameters cell to put one before")
+
+
+def _with_kernelspec(text: str, spec: dict, nb: Notebook) -> str:
+    """Set the ``kernelspec`` of the jupytext YAML header (``# ---`` ... ``# ---``) to ``spec``."""
+    lines = text.split("\n")
+    if not lines or lines[0] != "# ---" or "# ---" not in lines[1:]:
+        raise BookError(f"notebook {nb.name}: {nb.source.name} has no jupytext header (# --- ... # ---); "
+                        f"create it with `jupytext --set-formats ipynb,py:percent`")
+    end = lines.index("# ---", 1)
+    head = lines[1:end]
+    block = ["#   kernelspec:", f"#     display_name: {spec['display_name']}", f"#     language: {spec['language']}",
+             f"#     name: {spec['name']}"]
+    if "#   kernelspec:" in head:
+        i = head.index("#   kernelspec:")
+        j = i + 1
+        while j < len(head) and head[j].startswith("#     "):
+            j += 1
+        head = head[:i] + block + head[j:]
+    else:
+        head = head + block
+    return "\n".join(lines[:1] + head + lines[end:])
+
+
+README_BEGIN = "<!-- oes:links — written by `oes book sync` from _config.yml (repository.url); edit it there -->"
+README_END = "<!-- /oes:links -->"
+
+
+def readme_links(url: str, branch: str, notebooks: Sequence[str]) -> str:
+    """The README's links block: the repository, and each chapter on Colab and Binder (the notebooks of
+    the published book, branch ``book``; see :func:`install_cell`)."""
+    m = _REPO_URL.match(url)
+    owner, repo = m["owner"], m["repo"]
+    lines = [README_BEGIN, f"Repository: <{url}> (branch `{branch}`). Each chapter on Colab or Binder, as published "
+             f"(branch `book`: the notebooks pinned to the published commit, made by `.github/workflows/book.yml`):", ""]
+    for name in notebooks:
+        colab = f"https://colab.research.google.com/github/{owner}/{repo}/blob/book/notebooks/{name}.ipynb"
+        binder = f"https://mybinder.org/v2/gh/{owner}/{repo}/book?urlpath=lab/tree/notebooks/{name}.ipynb"
+        lines.append(f"- `{name}`: [Colab]({colab}) · [Binder]({binder})")
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def _with_readme_links(text: str, block: str) -> str:
+    if README_BEGIN not in text or README_END not in text:
+        raise BookError(f"README.md has no links block: add the two lines {README_BEGIN!r} and {README_END!r} "
+                        f"where the links belong, then run `oes book sync`")
+    a = text.index(README_BEGIN)
+    b = text.index(README_END, a) + len(README_END)
+    return text[:a] + block + text[b:]
+
+
+# ------------------------------------------------------------------ the kernel
+def check_kernel(name: str, same_environment: bool = True) -> str:
+    """Return the Python that kernel ``name`` runs; raise :class:`BookError` when there is no such
+    kernel or (``same_environment``) when it runs another environment's Python than this one's.
+
+    A ``--user`` kernel of the same name can shadow the environment's own (Jupyter searches the
+    user's folder first unless it runs in a virtual or conda environment), so this is what catches
+    a kernel that another set-up took over.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise BookError(f"no Jupyter kernel named {name!r}: run `bash scripts/setup.sh` (it installs the kernel "
+                        f"{DEFAULT_KERNEL!r} into this environment), or `{Path(sys.executable).name} -m ipykernel "
+                        f"install --sys-prefix --name {name}`, or pass --kernel NAME") from None
+    argv = list(spec.argv or [])
+    exe = argv[0] if argv else ""
+    if exe in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
+        return sys.executable       # jupyter_client runs the current Python for these
+    if same_environment and exe:
+        ours = Path(sys.prefix).resolve()
+        try:
+            theirs = Path(subprocess.run([exe, "-c", "import sys; print(sys.prefix)"], capture_output=True,
+                                         text=True, timeout=60).stdout.strip() or "/nonexistent").resolve()
+        except (OSError, subprocess.TimeoutExpired):
+            theirs = Path("/nonexistent")
+        if theirs != ours:
+            raise BookError(f"kernel {name!r} ({spec.resource_dir}) runs {exe}, not this environment's Python "
+                            f"({sys.executable}): run `bash scripts/setup.sh` here, remove that kernelspec, or "
+                            f"pass --kernel NAME")
+    return exe
+
+
+# ------------------------------------------------------------------ titles and verdicts
+def notebook_title(nb: Notebook) -> str:
+    """The page title: the first ``# # Title`` line of ``notebooks/NAME.py`` (else the name)."""
+    try:
+        for line in nb.source.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"^#\s+#\s+(.+?)\s*$", line)
+            if m:
+                return m.group(1)
+    except OSError:
+        pass
+    return nb.name
+
+
+_MARK_SUFFIX = re.compile(r"\s+[✓✗~]$")
+VERDICT_TAG = "oes-verdict"
+
+
+def stamp_verdict(page_nb, notebook: str, preset: str, claims) -> bool:
+    """Append the verdict mark to the page's title and put a one-line verdict under it.
+
+    ``claims``: a :func:`oes.scorecard.collect` table. ✓ every tested claim of this notebook at
+    ``preset`` holds, ~ some do, ✗ none; no mark when none was tested (or there are none).
+    Idempotent (an earlier mark and verdict line are replaced). Returns whether the page changed.
+    """
+    import nbformat
+
+    from .scorecard import tally, verdict
+
+    counts = tally(claims[(claims["notebook"] == notebook) & (claims["preset"] == preset)]) if len(claims) else {}
+    held, tested, total = counts.get((notebook, preset), (0, 0, 0))
+    before = json.dumps([c.get("source") for c in page_nb.cells])
+    page_nb.cells = [c for c in page_nb.cells if VERDICT_TAG not in c.get("metadata", {}).get("tags", [])]
+    for i, cell in enumerate(page_nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.split("\n")
+        j = next((k for k, ln in enumerate(lines) if ln.startswith("# ")), None)
+        if j is None:
+            continue
+        title = _MARK_SUFFIX.sub("", lines[j].rstrip())
+        mark = verdict(held, tested)
+        lines[j] = title + (f" {mark}" if tested else "")
+        cell.source = "\n".join(lines)
+        if total:
+            words = {"✓": "every claim tested here holds", "~": "some claims tested here hold, some do not",
+                     "✗": "none of the claims tested here holds", "–": "no claim could be tested"}[mark]
+            text = (f"**Verdict at the `{preset}` preset: {words}** ({held} of {tested} tested"
+                    + (f", {total - tested} not tested" if total > tested else "") + "). The claims are listed at "
+                    "the end of this page and on the [scorecard](scorecard.md)"
+                    + ("; `smoke` runs only exercise the code, so this verdict means nothing." if preset == "smoke"
+                       else "; a verdict is about this preset, not the paper's sizes." if preset != "paper" else "."))
+            page_nb.cells.insert(i + 1, nbformat.v4.new_markdown_cell(text, metadata={"tags": [VERDICT_TAG]}))
+        break
+    return json.dumps([c.get("source") for c in page_nb.cells]) != before
+
+
+def _stamp_from_folder(page_nb, notebook: str, preset: str, folder: Path) -> None:
+    from .scorecard import collect
+
+    try:
+        claims = collect(folder, [notebook], presets=[preset])
+    except ValueError:
+        return
+    stamp_verdict(page_nb, notebook, preset, claims)
+
+
+def _migrate_claims(results: Path, notebook: str, preset: str, produced: Sequence[str]) -> None:
+    from .scorecard import claims_file_name, migrate_legacy
+
+    if claims_file_name(notebook, preset) in produced:
+        migrate_legacy(results, notebook, preset)
+
+
+def stamp_pages(root: str | Path | None = None, results: str | Path | None = None) -> list[str]:
+    """Re-stamp the verdict of every executed page from the claims of the preset it ran with."""
+    import nbformat
+
+    from .scorecard import collect
+
+    root = find_root(root) if root is None else Path(root)
+    results = Path(results) if results is not None else root / "book" / "_results"
+    claims = collect(results)
+    done = []
+    for nb in book_notebooks(root):
+        if not nb.page.is_file():
+            continue
+        preset = str(_stored_meta(nb.page).get("parameters", {}).get("preset", ""))
+        page = nbformat.read(str(nb.page), as_version=4)
+        if preset and stamp_verdict(page, nb.name, preset, claims):
+            tmp = nb.page.with_name(f".{nb.page.name}.stamp.tmp")
+            nbformat.write(page, str(tmp))
+            os.replace(tmp, nb.page)
+            done.append(nb.name)
+    return done
 
 
 # ------------------------------------------------------------------ building
@@ -467,6 +794,7 @@ def build_book(root: str | Path | None = None, all_pages: bool = True, strict: b
     if not (root / MATHJAX_FILE).is_file():
         raise BookError(f"{MATHJAX_FILE} is missing: the book renders equations with this local copy of MathJax")
     write_scorecard(root)
+    stamp_pages(root)
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", str(root), "--builder", "html"]
     if strict:
@@ -510,7 +838,7 @@ def _cmd_build(a) -> int:
 
 
 def _cmd_sync(a) -> int:
-    sync_notebooks(check=a.check)
+    sync_notebooks(check=a.check, sources=True, ref=a.ref, kernelspec=a.kernelspec)
     return 0
 
 
@@ -532,8 +860,8 @@ def add_book_parser(sub) -> None:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a name of the notebooks' parameters cell, e.g. -p steps=40000 (repeatable)")
     p.add_argument("--force", action="store_true", help="re-execute even when the cache says unchanged")
-    p.add_argument("--kernel", default=None, help=f"Jupyter kernel name (default $OES_KERNEL or {DEFAULT_KERNEL})")
-    _add_plan_options(p)
+    p.add_argument("--kernel", default=None,
+                   help=f"Jupyter kernel name (default $OES_KERNEL or {DEFAULT_KERNEL}, installed by scripts/setup.sh)")
     p.set_defaults(fn=_cmd_run)
     _add_plan_parser(bsub)
 
@@ -541,8 +869,15 @@ def add_book_parser(sub) -> None:
     p.add_argument("--incremental", action="store_true", help="rebuild changed pages only (default: all pages)")
     p.set_defaults(fn=_cmd_build)
 
-    p = bsub.add_parser("sync", help="regenerate notebooks/NAME.ipynb from notebooks/NAME.py (no outputs)")
+    p = bsub.add_parser("sync", help="write the notebooks' install cell, kernelspec and README links from _config.yml, "
+                                     "then notebooks/NAME.ipynb from notebooks/NAME.py (no outputs)")
     p.add_argument("--check", action="store_true", help="write nothing; fail when one is out of sync")
+    p.add_argument("--ref", default=None,
+                   help="git ref the Colab install cell installs (default: _config.yml's repository.branch); "
+                        "the publishing workflow gives the commit it publishes")
+    p.add_argument("--kernelspec", default=None, choices=sorted(KERNELSPECS),
+                   help=f"the notebooks' kernelspec (default {DEFAULT_KERNEL}; the publishing workflow writes python3 "
+                        f"into the copy that Colab opens, the runtime name Colab knows)")
     p.set_defaults(fn=_cmd_sync)
 
     p = bsub.add_parser("scorecard", help="regenerate book/scorecard.md from book/_results/*.claims.json")

@@ -1,5 +1,5 @@
 """The ``oes`` command line: ``oes mask``, ``oes fit``, ``oes prune``, ``oes images``, ``oes fetch``,
-``oes runs``, ``oes book``.
+``oes runs``, ``oes book``, ``oes denoise``, ``oes inpaint``, ``oes scorecard``.
 
 Every command fails with a one-line message (exit status 2) on bad input and leaves no
 partial output behind.  The CLI imports the library; the library never imports this module.
@@ -340,6 +340,72 @@ def _add_runs_parser(sub) -> None:
     p.set_defaults(fn=_cmd_runs_gc)
 
 
+# ------------------------------------------------------------------ oes denoise | inpaint | scorecard
+# (the practitioner's and the by-hand reader's commands; the library parts are oes.restore and oes.scorecard)
+def _cmd_restore(a) -> int:
+    import signal
+
+    from .restore import restore
+
+    # a `kill` then unwinds like Ctrl-C: the temporary folder is removed, nothing partial is left
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    inpaint = a.command == "inpaint"
+    out_dir = a.out_dir or f"{Path(a.image).stem}-oes-{a.command}"
+    restore(a.image, out_dir, operator="inpainting" if inpaint else "denoising",
+            mask_image=a.mask_image if inpaint else None, preset=a.preset, device=a.device, seed=a.seed,
+            sparsity=a.sparsity, mask_steps=a.mask_steps, steps=a.steps, add_noise=a.add_noise,
+            overwrite=a.overwrite, estimate_only=a.estimate_only, progress=True if a.progress else None)
+    return 0
+
+
+def _cmd_scorecard(a) -> int:
+    from .scorecard import print_scorecard
+
+    print_scorecard(results=a.results, full=a.full, csv=a.csv)
+    return 0
+
+
+def add_paths_parsers(sub) -> None:
+    """``oes denoise IMAGE``, ``oes inpaint IMAGE --mask-image M`` and ``oes scorecard``."""
+    for name in ("denoise", "inpaint"):
+        what = "remove noise from" if name == "denoise" else "fill in the white pixels of --mask-image in"
+        p = sub.add_parser(name, help=f"learn an OES mask and train Sparse-DIP to {what} your own image, at its size",
+                           description=f"Learn the OES mask of a random network (Algorithm 1) on IMAGE, then train "
+                                       f"the sparse network (Sparse-DIP) to {what} it, at the image's own size. "
+                                       f"Prints the size, the parameter counts and an estimate of the time on this "
+                                       f"device before it starts.")
+        p.add_argument("image", help="a PNG or JPEG file (gray or colour; written back the same)")
+        if name == "inpaint":
+            p.add_argument("--mask-image", required=True, metavar="M",
+                           help="an image of the same size: white = pixels to fill in, black = pixels to keep")
+        p.add_argument("--out-dir", default=None,
+                       help=f"folder for restored.png, figure.png, mask.pt, history.csv, result.json "
+                            f"(default IMAGE-oes-{name})")
+        p.add_argument("--preset", default="quick", help="smoke | quick | medium | paper: network, steps, sparsity (default quick)")
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                       help="auto: CUDA or Apple MPS when present, else the CPU")
+        p.add_argument("--sparsity", type=float, default=None, help="fraction of weights KEPT (default: the preset's)")
+        p.add_argument("--mask-steps", type=int, default=None, help="mask-learning steps (default: the preset's)")
+        p.add_argument("--steps", type=int, default=None, help="Sparse-DIP training steps (default: the preset's)")
+        p.add_argument("--add-noise", type=float, default=None, metavar="SIGMA",
+                       help="first add Gaussian noise of σ/255 (a demo on a clean image; PSNR is then reported)")
+        p.add_argument("--seed", type=int, default=0, help="seeds θ_in, z and any added noise")
+        p.add_argument("--estimate-only", action="store_true", help="print the plan and the time estimate, run nothing")
+        p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out-dir")
+        p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+        p.set_defaults(fn=_cmd_restore)
+
+    p = sub.add_parser("scorecard", help="print the reproduction scorecard (claims held per finding and preset)",
+                       description="Read the claims that the notebooks saved (book/_results, or $OES_RESULTS_DIR) "
+                                   "and print the findings × presets summary, one line per finding; --full adds "
+                                   "every claim. Works after `oes book run` or after running notebooks by hand "
+                                   "with papermill.")
+    p.add_argument("--results", default=None, help="claims folder (default: $OES_RESULTS_DIR or book/_results)")
+    p.add_argument("--full", action="store_true", help="also print every claim")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the claims as CSV")
+    p.set_defaults(fn=_cmd_scorecard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -386,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_book_parser = None
     if add_book_parser is not None:
         add_book_parser(sub)
+    add_paths_parsers(sub)
     return ap
 
 

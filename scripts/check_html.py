@@ -13,9 +13,15 @@ DOM that a reader would get:
 * equations: MathJax is loaded from the book itself (``_static``), not a CDN, and a page
   with math has typeset it (``mjx-container``) without TeX errors;
 * launch buttons: every Colab / Binder link of a notebook page opens
-  ``notebooks/NAME.ipynb`` and that file exists in the repository.
+  ``notebooks/NAME.ipynb`` and that file exists in the repository (at ``$OES_LAUNCH_REF`` when set);
 
-``--screenshot DIR`` also saves a PNG of each page. Exit status 1 when a check fails.
+* the scorecard at a phone's and a desktop's width: the page is loaded at 400 px and at 1280 px
+  wide; its findings × presets grid must lie fully inside the window and the page must not scroll
+  sideways (``document.documentElement.scrollWidth`` ≤ the window's width; wide claim tables may
+  scroll inside their own box); a screenshot at each width is taken and must not be blank.
+
+``--screenshot DIR`` also saves a PNG of each page, and keeps the scorecard's two screenshots
+(``scorecard-400.png``, ``scorecard-1280.png``). Exit status 1 when a check fails.
 
 Usage: ``python scripts/check_html.py [--root .] [--screenshot DIR]``
 """
@@ -180,6 +186,11 @@ def check_page(entry: str, html: Path, dom: str, root: Path, is_notebook: bool) 
             problems.append(f"launch link opens {path}, not notebooks/NAME.ipynb")
         elif not (root / path).is_file():
             problems.append(f"launch link opens {path}, which does not exist in the repository")
+    ref = os.environ.get("OES_LAUNCH_REF", "").strip()
+    if ref:                                  # the publishing workflow pins the launch buttons to a commit
+        off = [h for h, _ in launches if f"/blob/{ref}/" not in h and f"/{ref}?" not in h]
+        if off:
+            problems.append(f"launch link not at OES_LAUNCH_REF={ref}: {off[0]}")
     if is_notebook:
         name = entry.split("/")[-1]
         kinds = {("colab" if "colab" in h else "binder") for h, path in launches if path == f"notebooks/{name}.ipynb"}
@@ -188,6 +199,97 @@ def check_page(entry: str, html: Path, dom: str, root: Path, is_notebook: bool) 
     summary = (f"{figures} figure(s), {p.mjx} equation(s) typeset, "
                f"{len(launches)} launch link(s)")
     return problems if problems else [f"ok: {summary}"]
+
+
+MEASURE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const d = document.documentElement, w = window.innerWidth;
+  const grid = document.querySelector("table.oes-grid");
+  const r = grid ? grid.getBoundingClientRect() : null;
+  const cell = grid ? grid.querySelector("td") : null;
+  const boxed = ".pst-scrollable-table-container, .table-wrapper, pre, .highlight, mjx-container";
+  const wide = [...document.querySelectorAll("main *, article *")]
+    .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest(boxed) && e.getClientRects().length)
+    .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className ? "." + String(e.className).split(" ")[0] : ""));
+  parent.postMessage(JSON.stringify({
+    width: w, scroll_width: d.scrollWidth, grid: !!grid, grid_left: r ? r.left : null, grid_right: r ? r.right : null,
+    grid_font_px: cell ? parseFloat(getComputedStyle(cell).fontSize) : null, wide: wide}), "*");
+}, 300));
+</script>"""
+# Headless Chromium will not make a window narrower than 500 px, so the page is measured and shown in an
+# iframe of the wanted width; the page posts its measurements to this frame, which writes them into its DOM.
+FRAME = """<!DOCTYPE html><html><body style="margin:0;background:#fff">
+<iframe src="{src}" style="width:{width}px;height:{height}px;border:0;display:block"></iframe>
+<script>window.addEventListener("message", e => document.body.setAttribute("data-oes-measure", e.data));</script>
+</body></html>"""
+
+
+def check_scorecard(binary: str, profile: Path, html: Path, shots: Path, timeout: float) -> list[str]:
+    """Load the scorecard at 400 and 1280 px wide: measure it (see the module docstring), screenshot it."""
+    import json
+
+    import html as htmllib
+
+    problems = []
+    probe = html.with_name(f".oes-measure-{html.name}")        # same folder: the page's relative links work
+    frame = html.with_name(f".oes-frame-{html.name}")
+    text = html.read_text(encoding="utf-8")
+    probe.write_text(text.replace("</body>", MEASURE + "</body>", 1), encoding="utf-8")
+    height = 2400
+    try:
+        for width in (400, 1280):
+            size = f"--window-size={max(width, 500)},{height}"
+            frame.write_text(FRAME.format(src=probe.name, width=width, height=height), encoding="utf-8")
+            r = run_chromium(binary, profile, frame.as_uri(), ["--dump-dom", size], timeout)
+            m = re.search(r'data-oes-measure="([^"]*)"', r.stdout)
+            if not m:
+                problems.append(f"{width} px: the page did not report its measurements")
+                continue
+            meas = json.loads(htmllib.unescape(m.group(1)))
+            if meas["width"] != width:
+                problems.append(f"{width} px: the page saw a {meas['width']} px wide window")
+            if not meas["grid"]:
+                problems.append(f"{width} px: no findings × presets grid (table.oes-grid)")
+            elif meas["grid_left"] < 0 or meas["grid_right"] > meas["width"] + 1:
+                problems.append(f"{width} px: the grid spans {meas['grid_left']:.0f}–{meas['grid_right']:.0f} px, "
+                                f"outside the {meas['width']} px window")
+            if meas["scroll_width"] > meas["width"] + 1:
+                problems.append(f"{width} px: the page scrolls sideways (scrollWidth {meas['scroll_width']} > "
+                                f"{meas['width']}); too wide: {meas['wide']}")
+            if meas["grid_font_px"] is not None and meas["grid_font_px"] < 11:
+                problems.append(f"{width} px: grid text is {meas['grid_font_px']} px, too small to read")
+            png = shots / f"scorecard-{width}.png"
+            frame.write_text(FRAME.format(src=html.name, width=width, height=height), encoding="utf-8")
+            run_chromium(binary, profile, frame.as_uri(), [f"--screenshot={png}", size,
+                                                           "--run-all-compositor-stages-before-draw"], timeout)
+            blank = _blank(png, width)
+            if blank:
+                problems.append(f"{width} px: screenshot {blank}")
+            print(f"     scorecard at {width} px: window {meas['width']} px, page {meas['scroll_width']} px wide, "
+                  f"grid {meas['grid_left']:.0f}–{meas['grid_right']:.0f} px, grid text {meas['grid_font_px']} px; "
+                  f"screenshot {png}")
+    finally:
+        probe.unlink(missing_ok=True)
+        frame.unlink(missing_ok=True)
+    return problems
+
+
+def _blank(png: Path, width: int) -> str:
+    """'' when ``png`` exists and shows something (cropped to ``width`` px); else what is wrong."""
+    if not png.is_file() or png.stat().st_size == 0:
+        return "was not written"
+    try:
+        from PIL import Image
+        import numpy as np
+
+        img = Image.open(png)
+        if img.width > width:                 # the 500 px minimum window around a 400 px frame
+            img = img.crop((0, 0, width, img.height))
+            img.save(png)
+        a = np.asarray(img.convert("L"), dtype=float)
+    except Exception as e:  # a PNG that does not decode
+        return f"does not decode ({type(e).__name__})"
+    return "is blank" if a.std() < 2 else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +345,17 @@ def main(argv: list[str] | None = None) -> int:
                 run_chromium(binary, Path(profile), url, [f"--screenshot={png}", "--window-size=1280,2000",
                                                           "--run-all-compositor-stages-before-draw"], a.timeout)
                 print(f"     screenshot {png}" if png.is_file() else f"     (no screenshot for {entry})")
+        card = html_dir / "book" / "scorecard.html"
+        if "book/scorecard" in toc_files(root) and card.is_file():
+            keep = shots or Path(tempfile.mkdtemp(prefix="oes-scorecard-shots-"))
+            problems = check_scorecard(binary, Path(profile), card, keep, a.timeout)
+            for line in problems:
+                print(f"FAIL book/scorecard (narrow/wide): {line}")
+            failed += bool(problems)
+            if not problems:
+                print("ok   book/scorecard (narrow/wide): readable at 400 px and 1280 px")
+            if not shots:
+                shutil.rmtree(keep, ignore_errors=True)
     n = len(toc_files(root))
     print(f"check_html: {n - failed} of {n} pages passed in {time.perf_counter() - t0:.1f} s")
     return 1 if failed else 0

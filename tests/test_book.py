@@ -72,6 +72,22 @@ def _tiny_book(root: Path, source: str = TINY) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def oes_kernel(tmp_path_factory, monkeypatch):
+    """A kernelspec named ``oes`` running this Python, found first through ``$JUPYTER_PATH`` (what
+    ``scripts/setup.sh`` installs into the environment; the tests must not depend on it), importing
+    the ``oes`` of this checkout even when another checkout is the one installed."""
+    d = tmp_path_factory.mktemp("jupyter") / "kernels" / book.DEFAULT_KERNEL
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (oes)", "language": "python",
+        "env": {"PYTHONPATH": str(REPO)}}))                    # the kernel imports this checkout's oes
+    monkeypatch.setenv("JUPYTER_PATH", str(d.parent.parent))
+    monkeypatch.delenv("OES_KERNEL", raising=False)
+    return d
+
+
 @pytest.fixture
 def tiny(tmp_path):
     return _tiny_book(tmp_path / "repo")
@@ -121,8 +137,10 @@ def test_run_injects_parameters_caches_and_forces(tiny):
     claims = collect(tiny / "book" / "_results")
     assert claims.loc[0, "value"] == "3" and claims.loc[0, "holds"] == True  # noqa: E712
     assert claims.loc[0, "details"] == str(tiny.resolve())            # the kernel's cwd is the root
-    assert "| steps was injected | Fig. 0 | 3 | `smoke` | ✓ | [tiny](tiny.ipynb) |" in \
-        (tiny / "book" / "scorecard.md").read_text()
+    card = (tiny / "book" / "scorecard.md").read_text()
+    assert "| steps was injected | Fig. 0 | ✓ 3 |" in card and "[Tiny](tiny.ipynb)" in card
+    assert ">✓ 1/1</td>" in card and '<a href="tiny.html"' in card      # the findings × presets grid
+    assert "# Tiny ✓" in page.read_text()                               # the verdict in the page's title
     assert not list((tiny / "book" / "_results").glob(".staging*"))
     assert book.notebook_in_sync(book.book_notebooks(tiny)[0])          # run also wrote notebooks/tiny.ipynb
 
@@ -151,7 +169,7 @@ def test_failure_names_cell_and_keeps_previous_output(tiny):
     _run(tiny, preset="smoke", params={"steps": 1})
     page = tiny / "book" / "tiny.ipynb"
     before = page.read_bytes()
-    claims_before = (tiny / "book" / "_results" / "tiny.claims.json").read_bytes()
+    claims_before = (tiny / "book" / "_results" / "tiny.smoke.claims.json").read_bytes()
     with pytest.raises(BookError) as e:
         _run(tiny, preset="smoke", params={"steps": 2, "fail": True})
     msg = str(e.value)
@@ -159,7 +177,7 @@ def test_failure_names_cell_and_keeps_previous_output(tiny):
     assert "line 34 of notebooks/tiny.py" in msg
     assert "RuntimeError: boom in tiny" in msg and "if fail:" in msg
     assert page.read_bytes() == before                                   # previous good page kept
-    assert (tiny / "book" / "_results" / "tiny.claims.json").read_bytes() == claims_before
+    assert (tiny / "book" / "_results" / "tiny.smoke.claims.json").read_bytes() == claims_before
     assert (tiny / "book" / "_results" / "tiny.failed.ipynb").is_file()
     assert not list((tiny / "book").glob(".*partial*"))
     recs, _ = _run(tiny, preset="smoke", params={"steps": 1})           # the good run is still cached
@@ -189,7 +207,9 @@ def test_cli_reports_one_line_errors(tiny, monkeypatch, capsys):
 
 
 def test_by_hand_jupytext_then_papermill(tiny, tmp_path):
-    """The README's manual rerun: jupytext --to ipynb, then papermill with -p parameters."""
+    """The README's manual rerun: jupytext --to ipynb, then papermill with -p parameters, on the kernel
+    named by the notebook's header (``oes``, as in the repository's notebooks)."""
+    (tiny / "notebooks" / "tiny.py").write_text(TINY.replace("name: python3", f"name: {book.DEFAULT_KERNEL}"))
     exe = Path(sys.executable).parent
     jupytext = shutil.which("jupytext", path=str(exe)) or shutil.which("jupytext")
     papermill = shutil.which("papermill", path=str(exe)) or shutil.which("papermill")
@@ -201,6 +221,7 @@ def test_by_hand_jupytext_then_papermill(tiny, tmp_path):
     subprocess.run([papermill, "notebooks/tiny.ipynb", str(out), "-p", "preset", "paper", "-p", "steps", "40000"],
                    cwd=tiny, check=True, capture_output=True, env=env)
     assert "ran paper 40000" in out.read_text()
+    assert json.loads(out.read_text())["metadata"]["kernelspec"]["name"] == book.DEFAULT_KERNEL
 
 
 # ------------------------------------------------------------------ claims
@@ -211,7 +232,7 @@ def test_scorecard_save_collect_and_page(tmp_path, monkeypatch):
     card.claim("b", text="Masking alone denoises | a bit", paper="Fig. 4", value="n/a", holds=None, details="skipped")
     card.claim("a", text="Sparse beats dense", paper="Table 2", value=2.5, holds=False)   # replaces "a"
     df = card.save()
-    assert list(df["id"]) == ["a", "b"] and card.path == tmp_path / "res" / "02_demo.claims.json"
+    assert list(df["id"]) == ["a", "b"] and card.path == tmp_path / "res" / "02_demo.quick.claims.json"
     doc = json.loads(card.path.read_text())
     assert doc["schema"] == 1 and doc["preset"] == "quick" and doc["claims"][0]["value"] == "2.5"
     Scorecard("01_first", preset="smoke").save()                         # a notebook with no claims
@@ -220,12 +241,83 @@ def test_scorecard_save_collect_and_page(tmp_path, monkeypatch):
     page = tmp_path / "book" / "scorecard.md"
     page.parent.mkdir()
     (page.parent / "02_demo.ipynb").write_text("{}")
-    write_scorecard_page(page, tmp_path / "res")
+    write_scorecard_page(page, tmp_path / "res", titles={"02_demo": "Finding 2 — Sparse-DIP resists overfitting"})
     text = page.read_text()
-    assert "**0 of 1 tested claims hold** at preset `quick` (1 not tested)." in text
-    assert "| Sparse beats dense | Table 2 | 2.5 | `quick` | ✗ | [02_demo](02_demo.ipynb) |" in text
-    assert "Masking alone denoises \\| a bit" in text and "| – |" in text and "| Notes |" in text
+    assert "- At `quick`: **0 of 1 tested claims hold** (1 not tested)." in text
+    assert "| Sparse beats dense | Table 2 | ✗ 2.5 |" in text
+    assert "Masking alone denoises \\| a bit" in text and "| – n/a |" in text and "skipped" in text
+    assert "- ✗ [Finding 2 — Sparse-DIP resists overfitting](02_demo.ipynb): 0 of 1 tested claims hold" in text
+    assert ">02 Finding 2</a>" in text and ">✗ 0/1</td>" in text and "#ffcdd2" in text      # grid: label, cell, red
     assert "No claims have been recorded yet" in render_scorecard(collect(tmp_path / "nothing"))
+
+
+def test_claims_of_several_presets_and_the_old_layout(tmp_path):
+    """NAME.PRESET.claims.json side by side; an old NAME.claims.json is read until its preset is rerun."""
+    res = tmp_path / "res"
+    res.mkdir()
+    legacy = {"schema": 1, "notebook": "02_demo", "preset": "quick", "claims": [
+        {"id": "a", "claim": "A", "paper": "p", "value": "1", "holds": True, "details": ""},
+        {"id": "b", "claim": "B", "paper": "p", "value": "2", "holds": False, "details": ""}]}
+    (res / "02_demo.claims.json").write_text(json.dumps(legacy))
+    s = Scorecard("02_demo", preset="smoke", results=res)
+    s.claim("a", text="A", paper="p", value=0, holds=False)
+    s.save()
+    df = collect(res)
+    assert list(df["preset"]) == ["smoke", "quick", "quick"]             # PRESET_ORDER, both layouts read
+    from oes.scorecard import migrate_legacy, tally, verdict
+    assert tally(df) == {("02_demo", "smoke"): (0, 1, 1), ("02_demo", "quick"): (1, 2, 2)}
+    assert [verdict(*tally(df)[k][:2]) for k in [("02_demo", "smoke"), ("02_demo", "quick")]] == ["✗", "~"]
+    q = Scorecard("02_demo", preset="quick", results=res)                # a new quick run supersedes the old file
+    q.claim("a", text="A", paper="p", value=5, holds=True)
+    q.save()
+    assert list(collect(res)["value"]) == ["0", "5"]
+    assert migrate_legacy(res, "02_demo", "smoke") == [] and (res / "02_demo.claims.json").exists()
+    assert migrate_legacy(res, "02_demo", "quick") == [res / "02_demo.claims.json"]
+    assert sorted(p.name for p in res.iterdir()) == ["02_demo.quick.claims.json", "02_demo.smoke.claims.json"]
+
+
+def test_scorecard_csv_grid_and_terminal(tmp_path, capsys):
+    res = tmp_path / "book" / "_results"
+    for preset, holds in [("smoke", [True, True]), ("quick", [True, False])]:
+        c = Scorecard("01_x", preset=preset, results=res)
+        for i, h in enumerate(holds):
+            c.claim(f"c{i}", text=f"claim {i}", paper="Fig 1", value=i, holds=h)
+        c.save()
+    page = tmp_path / "book" / "scorecard.md"
+    write_scorecard_page(page, res, titles={"01_x": "Finding 1 — a prior"})
+    text = page.read_text()
+    assert "{download}`scorecard.csv <_results/scorecard.csv>`" in text
+    csv = __import__("pandas").read_csv(res / "scorecard.csv")
+    assert len(csv) == 4 and set(csv["preset"]) == {"smoke", "quick"}
+    grid = text[text.index('<table class="oes-grid"'):text.index("</table>")]
+    assert grid.index(">smoke†<") < grid.index(">quick<")                # one column per preset, in order
+    assert ">✓ 2/2</td>" in grid and ">~ 1/2</td>" in grid and "#c8e6c9" in grid and "#ffe0b2" in grid
+    assert "- ~ Finding 1 — a prior: 1 of 2 tested claims hold at `quick`; smoke 2/2." in text
+    from oes.cli import main
+    assert main(["scorecard", "--results", str(res), "--full"]) == 0
+    out = capsys.readouterr().out
+    assert "smoke" in out and "quick" in out and "~ 1/2" in out and "✓ 2/2" in out and "claim 1" in out
+    assert main(["scorecard", "--results", str(tmp_path / "none")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_stamp_verdict_is_idempotent():
+    import nbformat
+    import pandas as pd
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Finding 9 — x\n\ntext"),
+                                         nbformat.v4.new_code_cell("1")])
+    claims = pd.DataFrame([{"notebook": "n", "id": "a", "claim": "", "paper": "", "value": "", "preset": "quick",
+                            "holds": h, "details": ""} for h in (True, False, None)])
+    assert book.stamp_verdict(nb, "n", "quick", claims)
+    assert nb.cells[0].source.startswith("# Finding 9 — x ~\n")
+    assert "1 of 2 tested, 1 not tested" in nb.cells[1].source and len(nb.cells) == 3
+    assert not book.stamp_verdict(nb, "n", "quick", claims)              # unchanged the second time
+    claims.loc[1, "holds"] = True
+    book.stamp_verdict(nb, "n", "quick", claims)
+    assert nb.cells[0].source.startswith("# Finding 9 — x ✓\n") and len(nb.cells) == 3
+    book.stamp_verdict(nb, "n", "paper", claims)                         # no claims at paper: no mark
+    assert nb.cells[0].source.startswith("# Finding 9 — x\n") and len(nb.cells) == 2
 
 
 def test_scorecard_validates():
@@ -256,6 +348,54 @@ def test_sync_writes_clean_deterministic_notebooks(tiny):
     assert not book.notebook_in_sync(nb)
 
 
+def test_sync_sources_writes_install_cell_kernelspec_and_readme_links(tiny):
+    (tiny / "_config.yml").write_text("repository:\n  url: https://github.com/someone/oes-book\n  branch: main\n")
+    (tiny / "README.md").write_text(f"# R\n\n{book.README_BEGIN}\nold\n{book.README_END}\n\nrest\n")
+    src = TINY.replace('# %% tags=["parameters"]', '# %% tags=["remove-cell"]\nimport sys\n\n'
+                       'if "google.colab" in sys.modules:\n    pass\n\n# %% tags=["parameters"]')
+    (tiny / "notebooks" / "tiny.py").write_text(src)
+    log = []
+    assert book.sync_notebooks(tiny, sources=True, log=log.append) == ["tiny"]
+    text = (tiny / "notebooks" / "tiny.py").read_text()
+    assert book.install_cell("https://github.com/someone/oes-book", "main") in text
+    assert text.count('"google.colab" in sys.modules') == 1 and "#     name: oes" in text
+    paired = json.loads((tiny / "notebooks" / "tiny.ipynb").read_text())
+    assert paired["metadata"]["kernelspec"] == book.KERNELSPECS["oes"]
+    code = "".join(paired["cells"][1]["source"])
+    assert '    %pip install -q -c "$OES_KEEP" "$OES_INSTALL"' in code            # the magic, uncommented
+    assert "git+https://github.com/someone/oes-book@main" in code
+    readme = (tiny / "README.md").read_text()
+    assert "blob/book/notebooks/tiny.ipynb" in readme and "old" not in readme and readme.endswith("rest\n")
+    book.sync_notebooks(tiny, sources=True, check=True, log=log.append)          # in sync now
+    assert book.sync_notebooks(tiny, sources=True, ref="0123abc", kernelspec="python3", log=log.append) == ["tiny"]
+    text = (tiny / "notebooks" / "tiny.py").read_text()
+    assert "@0123abc\"" in text and "#     name: python3" in text
+    with pytest.raises(BookError, match="out of sync: notebooks/tiny.py"):       # the repository form is main/oes
+        book.sync_notebooks(tiny, sources=True, check=True, log=log.append)
+    book.sync_notebooks(tiny, log=log.append)                                   # `oes book run`'s sync keeps the pin
+    assert "@0123abc\"" in (tiny / "notebooks" / "tiny.py").read_text()
+    (tiny / "_config.yml").write_text("repository:\n  url: https://gitlab.com/x/y\n")
+    with pytest.raises(BookError, match="should look like https://github.com/OWNER/REPO"):
+        book.sync_notebooks(tiny, sources=True, log=log.append)
+    with pytest.raises(BookError, match="is not a git ref"):
+        book.install_cell("https://github.com/a/b", "main; rm -rf /")
+
+
+def test_kernel_check(tmp_path, oes_kernel, monkeypatch):
+    assert book.check_kernel(book.DEFAULT_KERNEL) == sys.executable
+    with pytest.raises(BookError, match="no Jupyter kernel named 'nope'.*scripts/setup.sh"):
+        book.check_kernel("nope")
+    other = tmp_path / "other-python"                                  # a kernel that another environment owns
+    other.write_text("#!/bin/sh\necho /some/other/env\n")
+    other.chmod(0o755)
+    spec = json.loads((oes_kernel / "kernel.json").read_text())
+    spec["argv"][0] = str(other)
+    (oes_kernel / "kernel.json").write_text(json.dumps(spec))
+    with pytest.raises(BookError, match="not this environment's Python"):
+        book.check_kernel(book.DEFAULT_KERNEL)
+    assert book.check_kernel(book.DEFAULT_KERNEL, same_environment=False) == str(other)
+
+
 # ------------------------------------------------------------------ this repository
 def test_toc_entries_exist():
     entries = book.toc_files(REPO)
@@ -273,11 +413,11 @@ def test_repo_notebooks_paired_and_runnable_by_hand():
     for nb in nbs:
         assert book.notebook_in_sync(nb), f"{nb.paired.relative_to(REPO)} is out of sync: run `oes book sync`"
         data = json.loads(nb.paired.read_text())
-        assert data["metadata"]["kernelspec"]["name"] == "python3", f"{nb.name}: papermill needs a kernelspec"
+        assert data["metadata"]["kernelspec"] == book.KERNELSPECS["oes"], f"{nb.name}: run `oes book sync`"
         import jupytext
         src = jupytext.read(nb.source)
-        assert src.metadata.get("kernelspec", {}).get("name") == "python3", \
-            f"{nb.source.name}: add the jupytext header with kernelspec python3 (jupytext --to ipynb + papermill)"
+        assert src.metadata.get("kernelspec", {}).get("name") == "oes", \
+            f"{nb.source.name}: the jupytext header's kernelspec must be oes (run `oes book sync`)"
         params = [c for c in src.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1 and re.search(r"^preset\s*=\s*['\"]smoke['\"]", params[0].source, re.M), nb.name
         assert "google.colab" in src.cells[0].source + src.cells[1].source, f"{nb.name}: Colab install cell first"
@@ -320,6 +460,12 @@ def test_launch_extension_rewrites_to_paired_notebook(tmp_path):
         {"url": "https://github.com/o/r"}]
     assert oes_launch.rewrite_urls(buttons, "book/x.ipynb", "notebooks/x.ipynb") == 2
     assert buttons[0]["buttons"][1]["url"].endswith("/blob/main/notebooks/x.ipynb")
+    assert oes_launch.rewrite_ref(buttons, "0123abcd") == 2                # $OES_LAUNCH_REF: the pinned commit
+    assert buttons[0]["buttons"][0]["url"] == \
+        "https://mybinder.org/v2/gh/o/r/0123abcd?urlpath=lab/tree/notebooks/x.ipynb"
+    assert buttons[0]["buttons"][1]["url"] == \
+        "https://colab.research.google.com/github/o/r/blob/0123abcd/notebooks/x.ipynb"
+    assert buttons[1]["url"] == "https://github.com/o/r"
 
 
 class _Links(HTMLParser):

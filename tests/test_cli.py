@@ -79,7 +79,8 @@ def test_images_lists_names(capsys):
 
 
 def test_every_cli_line_in_the_readme_runs(tmp_path, monkeypatch):
-    """The README's `oes mask/fit/prune/images` examples, at the smoke preset with 2 steps."""
+    """The README's `oes mask/fit/prune/images/denoise/inpaint/scorecard` examples, at the smoke preset
+    with 2 steps."""
     import re
     import shlex
     from pathlib import Path
@@ -89,14 +90,20 @@ def test_every_cli_line_in_the_readme_runs(tmp_path, monkeypatch):
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     lines = [ln.split("#")[0].strip() for ln in readme.splitlines()]
-    cmds = [ln for ln in lines if re.match(r"^oes (mask|fit|prune|images)\b", ln)]
+    cmds = [ln for ln in lines if re.match(r"^oes (mask|fit|prune|images|denoise|inpaint|scorecard)\b", ln)]
+    assert any(c.startswith("oes denoise") for c in cmds) and any(c.startswith("oes inpaint") for c in cmds)
     assert any(c.startswith("oes mask") for c in cmds) and any(c.startswith("oes fit") for c in cmds)
     monkeypatch.chdir(tmp_path)
     io.imsave("my_photo.png", (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8),
               check_contrast=False)
+    holes = np.zeros((40, 48), np.uint8)
+    holes[10:20, 5:30] = 255
+    io.imsave("holes.png", holes, check_contrast=False)
     for c in cmds:
         argv = shlex.split(c)[1:]
-        if argv[0] != "images":
+        if argv[0] in ("denoise", "inpaint"):
+            argv = [("smoke" if a == "quick" else a) for a in argv] + ["--mask-steps", "2", "--steps", "2"]
+        elif argv[0] not in ("images", "scorecard"):
             argv = [("smoke" if a == "quick" else a) for a in argv]
             if argv[0] == "prune":
                 argv += ["--rounds", "2"] if "synflow" in argv else (["--steps", "2"] if "imp" in argv else [])

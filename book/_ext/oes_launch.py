@@ -10,10 +10,15 @@ repository. The clean paired notebook ``notebooks/NAME.ipynb`` (no outputs; pair
 
 A notebook page without ``notebooks/NAME.ipynb`` is reported as a warning, which fails
 the build under ``-W`` (``oes book build``): a launch button must never open a missing file.
+
+When ``$OES_LAUNCH_REF`` is set, the buttons open the notebooks at that git ref instead of the
+branch of ``_config.yml``: the publishing workflow sets it to the commit whose notebooks' install
+cell pins the published code (see ``oes.book.install_cell``), so a launched notebook matches its page.
 Loaded from ``_config.yml``: ``sphinx: local_extensions: {oes_launch: book/_ext}``.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -48,6 +53,29 @@ def rewrite_urls(buttons, old: str, new: str) -> int:
     return n
 
 
+_REF_IN_URL = (re.compile(r"(colab\.research\.google\.com/github/[^/]+/[^/]+/blob/)[^/]+/"),
+               re.compile(r"(/v2/gh/[^/]+/[^/]+/)[^?/]+(?=\?)"))
+
+
+def rewrite_ref(buttons, ref: str) -> int:
+    """Point each Colab / Binder button URL at git ``ref``; count the URLs changed."""
+    n = 0
+    for b in buttons or []:
+        if not isinstance(b, dict):
+            continue
+        url = b.get("url")
+        if isinstance(url, str):
+            new = url
+            new = _REF_IN_URL[0].sub(lambda m: f"{m.group(1)}{ref}/", new)
+            if "binder" in new or "/v2/gh/" in new:
+                new = _REF_IN_URL[1].sub(lambda m: f"{m.group(1)}{ref}", new)
+            if new != url:
+                b["url"] = new
+                n += 1
+        n += rewrite_ref(b.get("buttons"), ref)
+    return n
+
+
 def _on_page(app, pagename, templatename, context, doctree):
     target = launch_target(pagename, app.srcdir)
     if target is None:
@@ -58,6 +86,12 @@ def _on_page(app, pagename, templatename, context, doctree):
                        f"(run `oes book sync`)", type="oes", subtype="launch")
         return
     rewrite_urls(context.get("header_buttons"), old, new)
+    ref = os.environ.get("OES_LAUNCH_REF", "").strip()
+    if ref:
+        if not re.match(r"^[A-Za-z0-9_.\-/]+$", ref):
+            LOGGER.warning(f"OES_LAUNCH_REF={ref!r} is not a git ref", type="oes", subtype="launch")
+            return
+        rewrite_ref(context.get("header_buttons"), ref)
 
 
 def setup(app):
