@@ -139,7 +139,7 @@ for lab in IMP_LABELS:
     meta = masks[images[0], seeds[0], lab].meta
     print(f"{lab}: {meta['rounds_run']} round(s) run of {meta['rounds']} — densities "
           + ", ".join(f"{d:.1%}" for d in meta["densities"]) + f"; {meta['train_steps']} steps per round; "
-          f"round 1 (dense) peaks at step {dense_peak.min()[lab]}–{dense_peak.max()[lab]} over the image(s) and seeds")
+          f"round 1 (dense) peaks at step {dense_peak.min()[lab]}–{dense_peak.max()[lab]} over images and seeds")
 imp_rounds[(imp_rounds.image == images[0]) & (imp_rounds.seed == seeds[0])][
     ["schedule", "round", "density_trained", "density_after", "steps", "best_step", "magnitude_step", "best_psnr",
      "final_psnr"]].round(3)

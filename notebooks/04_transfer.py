@@ -65,7 +65,8 @@ from oes.scorecard import Scorecard
 
 P = get_preset(preset)
 G = transfer(preset, groups=groups, sources=sources, targets=targets, seeds=seeds, density=density,
-             imp_source=imp_source, imp_targets=imp_targets, oracle=oracle, steps=steps, imp_train_steps=imp_train_steps)
+             imp_source=imp_source, imp_targets=imp_targets, oracle=oracle, steps=steps,
+             imp_train_steps=imp_train_steps)
 groups, sources, targets, seeds, density, imp_source, imp_targets, oracle, steps = (
     G.params[k] for k in ("groups", "sources", "targets", "seeds", "density", "imp_source", "imp_targets", "oracle",
                           "steps"))

@@ -104,7 +104,8 @@ df.groupby("label", sort=False)[["n_nonzero"]].first().rename(columns={"n_nonzer
 overlap = []
 for im in images:
     for sd in seeds:
-        m_den, m_in = R.mask(image=im, seed=sd, mask="den", mask_sigma=float(P.sigma)), R.mask(image=im, seed=sd, mask="in")
+        m_den = R.mask(image=im, seed=sd, mask="den", mask_sigma=float(P.sigma))
+        m_in = R.mask(image=im, seed=sd, mask="in")
         agree = mask_agreement(m_den, m_in)
         overlap.append({"image": im, "seed": sd, "density": m_den.density, "shared kept weights": agree["overlap"],
                         "random masks would share": agree["chance"], "× chance": agree["ratio"],

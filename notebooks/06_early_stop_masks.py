@@ -245,8 +245,7 @@ card.claim("j3_oes_beats_imp_es_transferred",
                 f"beyond the spread ({scope})",
            paper="Fig 14b: IMP at early stop 'degrades with respect to the OES mask' (Lena → Flowers)",
            value=f"OES − IMP-ES {g['text']}", holds=g["holds"])
-lead = pd.concat([same.assign(v=same.final_psnr), trans.assign(v=trans.final_psnr)])
-lead = lead.pivot_table(index=["seed", "setting"], columns="mask", values="v").reset_index()
+lead = df.pivot_table(index=["seed", "setting"], columns="mask", values="final_psnr").reset_index()
 lead["OES − IMP-ES"] = lead["oes"] - lead["imp_es"]
 g_more = paired_gap(lead, "transferred", "same image", value="OES − IMP-ES", column="setting", pair=PAIR)
 card.claim("j3_transfer_hurts_imp_es_more",

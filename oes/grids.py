@@ -263,8 +263,10 @@ def inpainting(preset: str, *, images: Sequence[str] | None = None, seeds: Seque
                 lab = {"image": im, "seed": sd, "task": task_name(op, sigma)}
                 items += [({**lab, "network": "dense"}, P.run_spec(im, "dense", sd, steps=steps, **kw)),
                           ({**lab, "network": "decoder"}, P.run_spec(im, "decoder", sd, steps=steps, **kw)),
-                          ({**lab, "network": "sparse_den"}, P.run_spec(im, "sparse", sd, mask=m_den, steps=steps, **kw)),
-                          ({**lab, "network": "sparse_in"}, P.run_spec(im, "sparse", sd, mask=inp, steps=steps, **kw))]
+                          ({**lab, "network": "sparse_den"},
+                           P.run_spec(im, "sparse", sd, mask=m_den, steps=steps, **kw)),
+                          ({**lab, "network": "sparse_in"},
+                           P.run_spec(im, "sparse", sd, mask=inp, steps=steps, **kw))]
     return Grid("05_inpainting", P.name, items,
                 params={"images": images, "seeds": seeds, "sigmas": sigmas, "steps": steps,
                         "tasks": [task_name(op, s) for op, s in tasks]})
@@ -323,7 +325,8 @@ def early_stop_masks(preset: str, *, source: str | None = None, target: str | No
                                    source_run=dense[source] if imp_stop == "dense_best" else None)}
         items += [({"role": "mask", "mask": k, "image": source, "seed": sd}, m) for k, m in masks.items()]
         items += [({"role": "sparse", "mask": k, "image": im, "seed": sd},
-                   P.run_spec(im, "sparse", sd, mask=m, steps=steps)) for k, m in masks.items() for im in (source, target)]
+                   P.run_spec(im, "sparse", sd, mask=m, steps=steps))
+                  for k, m in masks.items() for im in (source, target)]
         for im in eswmv_images:
             if im != source:             # Sparse-DIP with the OES mask of the ES-WMV image itself
                 own = P.mask_spec(im, sd, sparsity=sparsity)

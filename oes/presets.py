@@ -155,7 +155,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "imp_train_steps": None,   # the preset's 40 000: App. B's magnitudes at convergence
                   "imp_schedules": [[0.8, 14], [0.2, 3]]},  # IMP-(0.8)^14 and IMP-(0.2)^3
     },
-    "04_transfer": {  # Finding 4 (§4.4, Fig 8, Figs 13/20, App. E Tables 5/6): masks learned on one image, used on another
+    "04_transfer": {  # Finding 4 (§4.4, Fig 8, Figs 13/20, App. E Tables 5/6): masks from one image used on another
         "smoke": {"groups": {"people": ["astronaut", "camera"],             # stand-in for the Face dataset
                              "other scenes": ["chelsea", "coffee"]},        # stand-in for the standard dataset
                   "sources": ["camera", "coffee"],   # extra mask sources (each target also uses its own mask)
@@ -259,7 +259,7 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "sparsity": None,          # the preset's 3 % (paper's Fig 14: 5 %), shared with chapters 02–04
                   "imp_stop": "dense_best",  # every round stops at dense DIP's oracle step (the paper's known ES)
                   "eswmv_window": 100,       # Wang et al.'s W = 100
-                  "eswmv_patience": 500,     # shorter than Wang et al.'s 1 000: leaves room for a detection within the horizon
+                  "eswmv_patience": 500,     # shorter than Wang et al.'s 1 000: room for a detection within the horizon
                   "eswmv_images": None},     # the source image only
         "medium": {"source": "astronaut",
                    "target": "chelsea",

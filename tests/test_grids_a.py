@@ -155,7 +155,8 @@ def test_imp_at_early_stop_reads_the_dense_run_of_chapter_02(preset):
         assert _key(es.source_run) == _key(_one(_runs(g, role="dense", image=g.params["source"], seed=sd)))
     # an integer stop or each round's own peak needs no source run
     assert all(s.source_run is None for s in _masks(early_stop_masks(preset, imp_stop=50), mask="imp_es"))
-    assert all(s.params["stop_step"] == "best" for s in _masks(early_stop_masks(preset, imp_stop="best"), mask="imp_es"))
+    best = _masks(early_stop_masks(preset, imp_stop="best"), mask="imp_es")
+    assert best and all(s.params["stop_step"] == "best" and s.source_run is None for s in best)
 
 
 def test_overrides_reach_every_grid_consistently():
