@@ -67,20 +67,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from oes.compare import gap_exceeds, gap_text, gap_within, paired_gap
+from oes.grids import INPAINTING_NETWORKS as NETS, inpainting, task_name
+from oes.masks import mask_agreement
 from oes.metrics import psnr
 from oes.plots import METHOD_COLORS, psnr_curves, show_images
-from oes.presets import chapter_settings, get_preset
-from oes.experiments import execute, execute_masks, spec_key
+from oes.presets import get_preset
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)
-S = chapter_settings("05_inpainting", P.name)
-images = list(images or S.get("images") or P.images)
-seeds = list(seeds or S.get("seeds") or P.seeds)
-sigmas = [float(s) for s in (sigmas or S.get("sigmas") or [P.sigma])]
+G = inpainting(preset, images=images, seeds=seeds, sigmas=sigmas, steps=steps)
+images, seeds, sigmas, steps, TASKS = (G.params[k] for k in ("images", "seeds", "sigmas", "steps", "tasks"))
+INPAINT = TASKS[0]
 print(f"preset {P.name}: {P.size}×{P.size}, images {images}, seeds {seeds}, inpainting with 50 % of the pixels "
-      f"missing, denoising at σ = {', '.join(f'{s:g}' for s in sigmas)}/255, "
-      f"{steps or P.fit.steps} training iterations, Sparse-DIP keeps {P.mask.sparsity:.1%} of the hourglass")
+      f"missing, denoising at σ = {', '.join(f'{s:g}' for s in sigmas)}/255, {steps} training iterations (no early "
+      f"stopping), Sparse-DIP keeps {P.mask.sparsity:.1%} of the hourglass")
 for d in P.deviations:
     print("  deviation from the paper:", d)
 print(f"  this chapter at '{P.name}': {len(images)} image(s) × {len(seeds)} seed(s) (paper: the 14 images of Set-14)")
@@ -98,71 +99,32 @@ if 12.0 not in sigmas:
 # Both masks are learned on the same initial weights θ_in (the seed) as the networks they are used
 # in. Each task then trains dense DIP, the Deep Decoder and the two sparse networks on that task's
 # measurement. The inpainting pixel mask is drawn from the seed, so the mask learned from it and the
-# networks trained on it see the same missing pixels.
+# networks trained on it see the same missing pixels. The grid is declared in `oes.grids.inpainting`.
 
 # %%
-INPAINT = ("inpainting", None)
-tasks = [INPAINT] + [("denoising", s) for s in sigmas]
-NETS = {"dense": "Dense DIP", "decoder": "Deep Decoder", "sparse_den": "Sparse-DIP (den)",
-        "sparse_in": "Sparse-DIP (in)"}
-COLORS = {"dense": METHOD_COLORS["dense"], "decoder": METHOD_COLORS["decoder"], "sparse_den": "tab:green",
-          "sparse_in": "tab:cyan"}
+G.table()
 
-
-def task_name(task):
-    return "inpainting (50 % missing)" if task[0] == "inpainting" else f"denoising σ = {task[1]:g}"
-
-
-def task_kw(task):
-    """Operator arguments of a task: inpainting without noise, or denoising at σ."""
-    return {"operator": "inpainting", "sigma": 0.0} if task[0] == "inpainting" else {"sigma": task[1]}
-
-
-def den_mask(im, sd, sigma):
-    return P.mask_spec(im, sd, sigma=sigma)
-
-
-def in_mask(im, sd):
-    return P.mask_spec(im, sd, operator="inpainting", sigma=0.0)
-
-
-grid = []                                              # (image, seed, task, network, RunSpec)
-for im in images:
-    for sd in seeds:
-        for task in tasks:
-            kw = task_kw(task)
-            den_sigma = P.sigma if task == INPAINT else task[1]
-            grid += [(im, sd, task, "dense", P.run_spec(im, "dense", sd, steps=steps, **kw)),
-                     (im, sd, task, "decoder", P.run_spec(im, "decoder", sd, steps=steps, **kw)),
-                     (im, sd, task, "sparse_den", P.run_spec(im, "sparse", sd, mask=den_mask(im, sd, den_sigma),
-                                                             steps=steps, **kw)),
-                     (im, sd, task, "sparse_in", P.run_spec(im, "sparse", sd, mask=in_mask(im, sd), steps=steps,
-                                                            **kw))]
-mask_specs = {spec_key(g[-1].mask): g[-1].mask for g in grid if g[-1].mask is not None}   # each mask once
-masks = dict(zip(mask_specs, execute_masks(list(mask_specs.values()), desc="OES masks (denoising and inpainting)")))
-records = execute([g[-1] for g in grid], desc="Appendix F runs")
-df = pd.DataFrame([{"image": im, "seed": sd, "task": task_name(task), "network": NETS[n], "key": n,
-                    "final_psnr": r.result["final_psnr"], "best_psnr": r.result["best_psnr"],
-                    "best_step": r.result["best_step"], "non-zero parameters": r.result["n_nonzero"]}
-                   for (im, sd, task, n, _), r in zip(grid, records)])
+# %%
+R = G.execute()
+df = R.frame()
 df["overfit (best − final, dB)"] = df["best_psnr"] - df["final_psnr"]
-df.groupby("network", sort=False)[["non-zero parameters"]].first()
+df["label"] = df["network"].map(NETS)
+df.groupby("label", sort=False)[["n_nonzero"]].first().rename(columns={"n_nonzero": "non-zero parameters"})
 
 # %% [markdown]
 # ### How alike are the two masks?
-# Both masks keep the same number of weights of the same θ_in. The share of the weights kept by
-# Sparse-DIP-den that Sparse-DIP-in also keeps is compared with what two independent random masks at
-# that density would share (the density itself).
+# Both masks keep the same number of weights of the same θ_in. `mask_agreement` gives the share of the
+# kept weights both masks keep, next to what two independent random masks of that density would share.
 
 # %%
 overlap = []
 for im in images:
     for sd in seeds:
-        m_den, m_in = masks[spec_key(den_mask(im, sd, P.sigma))], masks[spec_key(in_mask(im, sd))]
-        a, b = m_den.flat().bool(), m_in.flat().bool()
-        overlap.append({"image": im, "seed": sd, "density": m_den.density,
-                        "shared kept weights": float((a & b).sum() / a.sum()),
-                        "random masks would share": m_den.density,
+        m_den = R.mask(image=im, seed=sd, mask="den", mask_sigma=float(P.sigma))
+        m_in = R.mask(image=im, seed=sd, mask="in")
+        agree = mask_agreement(m_den, m_in)
+        overlap.append({"image": im, "seed": sd, "density": m_den.density, "shared kept weights": agree["overlap"],
+                        "random masks would share": agree["chance"], "× chance": agree["ratio"],
                         "collapsed tensors (den / in)": f"{len(m_den.collapsed())} / {len(m_in.collapsed())}"})
 overlap = pd.DataFrame(overlap)
 overlap.round(4)
@@ -172,13 +134,13 @@ overlap.round(4)
 
 # %%
 im, sd = images[0], seeds[0]
-by = {(g[2], g[3]): r for g, r in zip(grid, records) if g[0] == im and g[1] == sd}
 rows = []
-for task in tasks:
-    prob = by[(task, "dense")].spec.problem()
-    outs = [prob.y] + [by[(task, n)].output for n in NETS]
-    titles = [f"y: {task_name(task)}\n({psnr(prob.y, prob.x):.1f} dB)"] + \
-             [f"{NETS[n]}\n{by[(task, n)].result['final_psnr']:.1f} dB" for n in NETS]
+for task in TASKS[:2]:
+    by = {n: R.run(image=im, seed=sd, task=task, network=n) for n in NETS}
+    prob = by["dense"].spec.problem()
+    outs = [prob.y] + [by[n].output for n in NETS]
+    titles = [f"y: {task}\n({psnr(prob.y, prob.x):.1f} dB)"] + [f"{NETS[n]}\n{by[n].result['final_psnr']:.1f} dB"
+                                                               for n in NETS]
     rows.append((prob.x, outs, titles))
 x = rows[0][0]
 fig = show_images([x] + rows[0][1] + [x] + rows[1][1], ["clean x"] + rows[0][2] + ["clean x"] + rows[1][2],
@@ -191,32 +153,43 @@ plt.show()
 # overfit. On denoising dense DIP peaks and decays (Finding 2), while both sparse networks hold.
 
 # %%
-fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.4), squeeze=False)
-for ax, task in zip(axes[0], tasks):
-    psnr_curves({NETS[n]: by[(task, n)].history for n in NETS}, ax=ax,
-                colors={NETS[n]: COLORS[n] for n in NETS}, title=f"{task_name(task)} — '{im}', seed {sd}")
+COLORS = {"dense": METHOD_COLORS["dense"], "decoder": METHOD_COLORS["decoder"], "sparse_den": "tab:green",
+          "sparse_in": "tab:cyan"}
+fig, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 3.4), squeeze=False)
+for ax, task in zip(axes[0], TASKS):
+    psnr_curves({NETS[n]: R.run(image=im, seed=sd, task=task, network=n).history for n in NETS}, ax=ax,
+                colors={NETS[n]: COLORS[n] for n in NETS}, title=f"{task} — '{im}', seed {sd}")
 axes[0][0].legend(fontsize=8)
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
 # ## Final PSNR per image (Tables 7 and 8 layout: mean ± std over seeds)
+# Below the tables, the comparisons the claims use: **paired gaps** of final PSNR between two networks on
+# the same image, seed and measurement (mean ± standard deviation over the pairs).
 
 # %%
 def table_for(task):
-    g = df[df.task == task_name(task)].groupby(["image", "network"], sort=False)["final_psnr"]
-    t = (g.mean().map("{:.2f}".format) + " ± " + g.std(ddof=0).fillna(0).map("{:.2f}".format)).unstack("network")
-    return t[[NETS[n] for n in NETS]]
+    g = df[df.task == task].groupby(["image", "label"], sort=False)["final_psnr"]
+    t = (g.mean().map("{:.2f}".format) + " ± " + g.std(ddof=0).fillna(0).map("{:.2f}".format)).unstack("label")
+    return t[list(NETS.values())]
 
 
 print("Table 7 layout — inpainting, 50 % of the pixels missing")
 display(table_for(INPAINT))
-for task in tasks[1:]:
-    print(f"Table 8 layout — {task_name(task)}")
+for task in TASKS[1:]:
+    print(f"Table 8 layout — {task}")
     display(table_for(task))
-means = df.pivot_table(index="task", columns="key", values="final_psnr", aggfunc="mean", sort=False)
-drops = df.pivot_table(index="task", columns="key", values="overfit (best − final, dB)", aggfunc="mean",
+means = df.pivot_table(index="task", columns="network", values="final_psnr", aggfunc="mean", sort=False)
+drops = df.pivot_table(index="task", columns="network", values="overfit (best − final, dB)", aggfunc="mean",
                        sort=False)
-summary = means.rename(columns=NETS)[[NETS[n] for n in NETS]]
+gaps = {}
+for task in TASKS:
+    d = df[df.task == task]
+    gaps[task] = {"den − in": paired_gap(d, "sparse_den", "sparse_in", column="network"),
+                  **{f"{s} − {b}": paired_gap(d, s, b, column="network")
+                     for s in ("sparse_den", "sparse_in") for b in ("dense", "decoder")}}
+display(pd.DataFrame({t: {k: gap_text(g) for k, g in gs.items()} for t, gs in gaps.items()}))
+summary = means.rename(columns=NETS)[list(NETS.values())]
 summary.round(2)
 
 # %%
@@ -236,55 +209,59 @@ fig.tight_layout(); plt.show()
 # ## What the paper reports vs what this run shows
 # Table 7 averages over its 14 images: dense DIP 27.72, Deep Decoder 28.18, Sparse-DIP-den 28.38,
 # Sparse-DIP-in 28.24 dB. Table 8 at σ = 25: 21.90, 25.58, 26.01, 25.86 dB; at σ = 12: 27.71,
-# 29.38, 30.22, 30.25 dB (our averages of the tables' rows).
+# 29.38, 30.22, 30.25 dB (our averages of the tables' rows). "Comparable within 0.5 dB" holds here when the
+# paired gap plus its spread stays inside ±0.5 dB; "no more than 1 dB below" when the gap minus its spread
+# stays above −1 dB; "above" when the gap exceeds its spread — each over at least 3 pairs.
 
 # %%
 card = Scorecard("05_inpainting", preset=P.name)
 scope = f"{len(images)} image(s) × {len(seeds)} seed(s)"
-PAPER_GAP = {"inpainting (50 % missing)": "Table 7: 28.38 vs 28.24 dB on average (Δ = 0.14 dB)",
-             "denoising σ = 25": "Table 8, σ = 25: 26.01 vs 25.86 dB on average (Δ = 0.15 dB)",
-             "denoising σ = 12": "Table 8, σ = 12: 30.22 vs 30.25 dB on average (Δ = −0.03 dB)"}
-for task in tasks:
-    t = task_name(task)
-    den, inp = means.loc[t, "sparse_den"], means.loc[t, "sparse_in"]
-    suffix = "inpainting" if task == INPAINT else f"denoising_s{task[1]:g}"
+PAPER_GAP = {task_name("inpainting"): "Table 7: 28.38 vs 28.24 dB on average (Δ = 0.14 dB)",
+             task_name("denoising", 25): "Table 8, σ = 25: 26.01 vs 25.86 dB on average (Δ = 0.15 dB)",
+             task_name("denoising", 12): "Table 8, σ = 12: 30.22 vs 30.25 dB on average (Δ = −0.03 dB)"}
+for task in TASKS:
+    g = gaps[task]["den − in"]
+    suffix = "inpainting" if task == INPAINT else "denoising_s" + task.rsplit("= ", 1)[1]
     card.claim(f"f_masks_comparable_{suffix}",
-               text=f"On {t}, the mask learned from denoising and the mask learned from inpainting perform "
-                    f"comparably: mean final PSNRs within 0.5 dB ({scope})",
-               paper=PAPER_GAP.get(t, "Tables 7/8: comparable"),
-               value=f"den {den:.2f} vs in {inp:.2f} dB (Δ = {den - inp:+.2f} dB)",
-               holds=bool(abs(den - inp) <= 0.5))
-t25 = task_name(("denoising", P.sigma)) if P.sigma in sigmas else task_name(tasks[1])
-m = means.loc[t25]
+               text=f"On {task}, the mask learned from denoising and the mask learned from inpainting perform "
+                    f"comparably: the paired gap of final PSNR and its spread stay within ±0.5 dB ({scope})",
+               paper=PAPER_GAP.get(task, "Tables 7/8: comparable"),
+               value=f"den − in {gap_text(g)} (den {means.loc[task, 'sparse_den']:.2f}, "
+                     f"in {means.loc[task, 'sparse_in']:.2f} dB)",
+               holds=gap_within(g, 0.5))
+t25 = task_name("denoising", P.sigma) if float(P.sigma) in sigmas else TASKS[1]
+g_den, g_in = gaps[t25]["sparse_den − dense"], gaps[t25]["sparse_in − dense"]
 card.claim("f_sparse_beats_dense_denoising",
-           text=f"On {t25}, without early stopping, both Sparse-DIP networks (den and in masks) end above dense DIP "
-                f"(mean final PSNR, {scope})",
+           text=f"On {t25}, without early stopping, both Sparse-DIP networks (den and in masks) end above dense DIP, "
+                f"beyond the spread of the paired gap ({scope})",
            paper="Table 8, σ = 25: 26.01 / 25.86 vs 21.90 dB",
-           value=f"den {m['sparse_den']:.2f}, in {m['sparse_in']:.2f} vs dense {m['dense']:.2f} dB",
-           holds=bool(min(m["sparse_den"], m["sparse_in"]) > m["dense"]))
-mi = means.loc[task_name(INPAINT)]
-best_base = max(mi["dense"], mi["decoder"])
+           value=f"den − dense {g_den['text']}; in − dense {g_in['text']}",
+           holds=bool(g_den["holds"] and g_in["holds"]))
+gi = {k: gaps[INPAINT][k] for k in ("sparse_den − dense", "sparse_den − decoder", "sparse_in − dense",
+                                    "sparse_in − decoder")}
 card.claim("f_inpainting_comparable_to_baselines",
-           text=f"On inpainting, both Sparse-DIP networks perform comparably with dense DIP and the Deep Decoder: "
-                f"mean final PSNR no more than 1 dB below the better baseline ({scope})",
+           text=f"On inpainting, both Sparse-DIP networks perform comparably with dense DIP and the Deep Decoder: no "
+                f"more than 1 dB below either, beyond the spread of the paired gap ({scope})",
            paper="Table 7: 28.38 / 28.24 vs dense 27.72, Deep Decoder 28.18 dB",
-           value=f"den {mi['sparse_den']:.2f}, in {mi['sparse_in']:.2f} vs dense {mi['dense']:.2f}, "
-                 f"decoder {mi['decoder']:.2f} dB",
-           holds=bool(min(mi["sparse_den"], mi["sparse_in"]) >= best_base - 1))
-d_in, d_den = drops.loc[task_name(INPAINT), "dense"], drops.loc[t25, "dense"]
+           value="; ".join(f"{k} {gap_text(g)}" for k, g in gi.items()),
+           holds=all(gap_exceeds(g, -1.0) for g in gi.values()))
+dense_drop = df[df.network == "dense"]
+g_drop = paired_gap(dense_drop, t25, INPAINT, value="overfit (best − final, dB)", column="task")
 card.claim("f_inpainting_overfits_less",
-           text=f"Dense DIP overfits less on inpainting than on denoising: its mean PSNR drop from best to final is "
-                f"smaller ({scope})",
+           text=f"Dense DIP overfits less on inpainting than on denoising: its drop from best to final PSNR is "
+                f"larger on {t25}, beyond the spread of the paired gap ({scope})",
            paper="App. F: 'for inpainting tasks, the effect of overfitting is not as pronounced'",
-           value=f"drop {d_in:.2f} dB (inpainting) vs {d_den:.2f} dB ({t25})",
-           holds=bool(d_in < d_den))
+           value=f"drop on {t25} − drop on inpainting: {g_drop['text']}",
+           holds=g_drop["holds"],
+           details=f"mean drop {drops.loc[INPAINT, 'dense']:.2f} dB (inpainting) vs {drops.loc[t25, 'dense']:.2f} dB "
+                   f"({t25})")
 card.save()
 card.frame()
 
 # %% [markdown]
 # **Reading the table.** Each row is one claim checked by the code above at this page's preset;
-# ✗ means the claim did not hold in this run (the numbers say by how much). The `smoke` preset only
-# exercises the code: its numbers are meaningless. At `quick` the network, image size and step counts
-# are scaled down (see the deviations printed at the top and `docs/calibration.md`), and this page runs
-# one image and one seed instead of the paper's 14 images, and leaves out Table 8's σ = 12 column: an
-# average over one image is a much noisier test of "within 0.5 dB" than the paper's 14-image average.
+# ✗ means the claim did not hold in this run (the numbers say by how much). Every comparison is a paired gap
+# over (image, seed) pairs and needs at least 3 pairs: the `smoke` preset has one, so its comparisons never
+# hold, and its numbers are meaningless anyway. At `quick` the network, image size and step counts are scaled
+# down (see the deviations printed at the top and `docs/calibration.md`), and this page runs one image and
+# three seeds instead of the paper's 14 images, and leaves out Table 8's σ = 12 column.

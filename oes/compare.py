@@ -23,7 +23,8 @@ import pandas as pd
 
 from .masks import Mask
 
-__all__ = ["KINDS", "imp_label", "imp_mask_spec", "mean_std", "paired_gap", "table4", "overfit", "collapse_table",
+__all__ = ["KINDS", "imp_label", "imp_mask_spec", "mean_std", "paired_gap", "gap_text", "gap_exceeds", "gap_within",
+           "table4", "overfit", "collapse_table",
            "group_of",
            "transfer_kind", "kind_means", "self_label", "plot_imp_rounds"]
 
@@ -97,6 +98,36 @@ def paired_gap(df: pd.DataFrame, a, b, value: str = "final_psnr", column: str = 
     return {"n": n, "mean": mean, "std": std, "min": float(d.min()) if n else float("nan"),
             "max": float(d.max()) if n else float("nan"), "a": float(va.loc[d.index].mean()) if n else float("nan"),
             "b": float(vb.loc[d.index].mean()) if n else float("nan"), "holds": holds, "text": text}
+
+
+def gap_text(gap: Mapping, unit: str = "dB") -> str:
+    """A paired gap as "+1.20 ± 0.40 dB over 6 pairs" (mean ± sample std), without a verdict."""
+    n = gap["n"]
+    return f"{gap['mean']:+.2f} ± {gap['std']:.2f} {unit} over {n} pair{'s' if n != 1 else ''}"
+
+
+def gap_exceeds(gap: Mapping, threshold: float = 0.0) -> bool:
+    r"""The book's rule against a threshold: mean(d) − threshold > std(d) over ≥ 3 pairs.
+
+    ``threshold = 0`` is :func:`paired_gap`'s ``holds`` ("a beats b beyond the spread");
+    ``threshold = −1`` reads "a is no more than 1 dB below b, beyond the spread".
+
+    >>> gap_exceeds({"n": 3, "mean": -0.5, "std": 0.3}, -1.0), gap_exceeds({"n": 3, "mean": -0.5, "std": 0.6}, -1.0)
+    (True, False)
+    >>> gap_exceeds({"n": 2, "mean": 5.0, "std": 0.1})
+    False
+    """
+    return bool(gap["n"] >= 3 and gap["mean"] - threshold > gap["std"])
+
+
+def gap_within(gap: Mapping, tol: float) -> bool:
+    r"""Equivalence by the same rule: |mean(d)| + std(d) < ``tol`` over ≥ 3 pairs (a and b agree within
+    ``tol`` beyond the spread — a gap that is small only on average does not count).
+
+    >>> gap_within({"n": 3, "mean": 0.1, "std": 0.2}, 0.5), gap_within({"n": 3, "mean": 0.1, "std": 0.5}, 0.5)
+    (True, False)
+    """
+    return bool(gap["n"] >= 3 and abs(gap["mean"]) + gap["std"] < tol)
 
 
 def table4(df: pd.DataFrame, groups: Mapping[str, Sequence[str]], column: str = "mask",

@@ -6,15 +6,16 @@ Each function takes the preset name and the keyword parameters of its notebook's
 notebook calls it, shows ``G.table()``, runs ``G.execute()`` and draws; ``oes book plan``
 calls every function here to plan the whole book, so ``-p`` overrides reach the plan.
 
-Chapters 03–11 still build and execute their grids inside the notebook; they are listed by
-``oes book plan`` as *not yet declared*.
+Chapters without an entry in ``GRIDS`` still build and execute their grids inside the notebook;
+``oes book plan`` lists them as *not yet declared*.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from .experiments.grid import Grid
-from .presets import get_preset
+from .presets import CHAPTERS, chapter_settings, get_preset
 
 __all__ = ["GRIDS", "masking_prior", "overfitting"]
 
@@ -66,8 +67,287 @@ def overfitting(preset: str, *, images: Sequence[str] | None = None, seeds: Sequ
                 params={"images": images, "seeds": seeds, "steps": steps, "sparsity": sparsity, "methods": methods})
 
 
+# ==================================================================== chapters 03–06 (Findings 3 and 4;
+# Appendices B, E, F, J.3): pruners, transfer, inpainting, early-stop masks — helper "ch-a"
+__all__ += ["pruners", "transfer", "inpainting", "early_stop_masks", "imp_settings", "task_name", "PAI_LABELS",
+            "AUTHORS_LABELS", "INPAINTING_NETWORKS", "EARLY_STOP_MASKS"]
+
+#: Table 4's names of the pruning-at-initialisation methods (the reference algorithms)
+PAI_LABELS = {"grasp": "GraSP", "synflow": "SynFlow", "snip": "SNIP", "magnitude": "Magnitude", "random": "Random"}
+#: the authors' variants of the same scores (:mod:`oes.pruners`): extra, clearly labelled baselines
+AUTHORS_LABELS = {"grasp_authors": "GraSP (authors')", "synflow_authors": "SynFlow (authors')",
+                  "snip_authors": "SNIP (authors')"}
+
+
+def _chapter(name: str, P) -> dict:
+    S = chapter_settings(name, P.name)
+    if not S:
+        raise ValueError(f"chapter {name} has no settings for preset {P.name!r} in oes/presets.py CHAPTERS; "
+                         f"add an entry (presets with settings: {', '.join(CHAPTERS.get(name, {}))})")
+    return S
+
+
+def imp_settings(preset: str, steps: int | None = None, imp_train_steps: int | None = None) -> dict:
+    """Chapter 03's IMP protocol at ``preset``, shared by chapters 04 and 06 so that their IMP masks are
+    chapter 03's (same spec, same stored task).
+
+    Returns ``schedules`` [(keep per round, rounds), ...] (the first is the gradual one), ``train_steps``
+    (Adam steps per round: ``imp_train_steps``, else the chapter's setting, else the training horizon
+    ``steps``, else the preset's ``fit.steps`` — the paper's "convergence", past dense DIP's PSNR peak,
+    App. B) and ``density`` (chapter 03's fraction kept).
+    """
+    P = get_preset(preset)
+    S3 = _chapter("03_pruners", P)
+    schedules = [(float(k), int(r)) for k, r in S3["imp_schedules"]]
+    train_steps = int(imp_train_steps or S3.get("imp_train_steps") or steps or P.fit.steps)
+    return {"schedules": schedules, "train_steps": train_steps,
+            "density": float(S3.get("density") or P.mask.sparsity)}
+
+
+def _imp(P, image: str, seed: int, density: float, schedule: tuple[float, int], train_steps: int,
+         target: str = "noisy"):
+    """Chapter 03's IMP mask spec (:func:`oes.compare.imp_mask_spec`): one function, so chapters 03, 04 and 06
+    declare the same spec for the same image, seed, density and schedule."""
+    from .compare import imp_mask_spec
+
+    return imp_mask_spec(P, image, seed, density, schedule[0], schedule[1], train_steps, target=target)
+
+
+def pruners(preset: str, *, images: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+            density: float | None = None, steps: int | None = None, imp_train_steps: int | None = None) -> Grid:
+    """Chapter 03 (Finding 3, §4.3, Fig 7, Table 4, App. B): every pruner's mask at one density, each
+    trained by the same loop for ``steps`` iterations, no early stopping.
+
+    Masks per (image, seed): OES (eq. 2 — chapter 02's mask when the density is the preset's), the
+    pruning-at-initialisation methods of the chapter's ``pai`` (SynFlow with ``synflow_rounds``), the
+    authors' variants (``authors``: extra baselines) and IMP with each of ``imp_schedules``
+    (:func:`imp_settings`: per-round training = the horizon, past dense DIP's peak).
+
+    Labels: ``image``, ``seed``, ``mask`` (the method's label: "OES", "SynFlow", "SynFlow (authors')",
+    "IMP-(0.5)^5", …) — the same labels on a mask and on the run that trains it.
+    """
+    from .compare import imp_label
+
+    P = get_preset(preset)
+    S = _chapter("03_pruners", P)
+    images = list(images or S["images"] or P.images)
+    seeds = list(seeds or S["seeds"] or P.seeds)
+    density = float(density or S["density"] or P.mask.sparsity)
+    steps = int(steps or P.fit.steps)
+    imp = imp_settings(preset, steps, imp_train_steps)
+    imp_labels = [imp_label(k, r) for k, r in imp["schedules"]]
+    pai = {m: PAI_LABELS[m] for m in S["pai"]}
+    authors = {m: AUTHORS_LABELS[m] for m in S.get("authors", [])}
+    items = []
+    for im in images:
+        for sd in seeds:
+            masks = {"OES": P.mask_spec(im, sd, sparsity=density)}
+            for m, lab in {**pai, **authors}.items():
+                extra = {"rounds": int(S["synflow_rounds"])} if m == "synflow" else {}
+                masks[lab] = P.mask_spec(im, sd, method=m, sparsity=density, **extra)
+            for sched, lab in zip(imp["schedules"], imp_labels):
+                masks[lab] = _imp(P, im, sd, density, sched, imp["train_steps"])
+            for lab, mspec in masks.items():
+                items.append(({"image": im, "seed": sd, "mask": lab}, mspec))
+                items.append(({"image": im, "seed": sd, "mask": lab},
+                              P.run_spec(im, "sparse", sd, mask=mspec, steps=steps)))
+    return Grid("03_pruners", P.name, items,
+                params={"images": images, "seeds": seeds, "density": density, "steps": steps,
+                        "imp_train_steps": imp["train_steps"], "imp_schedules": imp["schedules"],
+                        "imp_labels": imp_labels, "pai_labels": list(pai.values()),
+                        "authors_labels": list(authors.values()), "synflow_rounds": int(S["synflow_rounds"]),
+                        "order": ["OES", *pai.values(), *authors.values(), *imp_labels]})
+
+
+def transfer(preset: str, *, groups: dict | None = None, sources: Sequence[str] | None = None,
+             targets: Sequence[str] | None = None, seeds: Sequence[int] | None = None, density: float | None = None,
+             imp_source: str | None = None, imp_targets: Sequence[str] | None = None, oracle: bool | None = None,
+             steps: int | None = None, imp_train_steps: int | None = None) -> Grid:
+    """Chapter 04 (Finding 4, §4.4, Fig 8, Figs 13/20, App. E Tables 5/6): masks learned on one image,
+    trained on another — same θ_in (seed), same loop, ``steps`` iterations, no early stopping.
+
+    Every target is trained with its own OES mask (self) and the masks of ``sources`` (inter- or
+    cross-dataset by ``groups``); Tables 5/6 train each of ``imp_targets`` with the OES and the IMP
+    mask of ``imp_source`` — the IMP mask is chapter 03's gradual schedule (:func:`imp_settings`), the
+    same spec, so one stored task; ``oracle`` adds both masks learned on the clean source (Table 6).
+
+    Labels: ``mask`` (``OES`` | ``IMP``), ``learned_on`` (``noisy`` | ``clean``), ``source``, ``seed``
+    and, on runs, ``target`` and ``transfer`` (``self`` | ``inter`` | ``cross``).
+    """
+    from .compare import group_of, imp_label, transfer_kind
+
+    P = get_preset(preset)
+    S = _chapter("04_transfer", P)
+    groups = {str(k): list(v) for k, v in dict(groups or S["groups"]).items()}
+    sources = list(sources or S["sources"])
+    targets = list(targets or S["targets"])
+    seeds = list(seeds or S["seeds"] or P.seeds)
+    density = float(density or S["density"] or P.mask.sparsity)
+    imp_source = imp_source or S["imp_source"]
+    imp_targets = list(imp_targets or S["imp_targets"])
+    oracle = bool(S["oracle"] if oracle is None else oracle)
+    steps = int(steps or P.fit.steps)
+    if len(groups) != 2:
+        raise ValueError(f"groups: give two stand-in datasets {{name: [images]}}, got {len(groups)}: {list(groups)}")
+    for im in {*sources, *targets, imp_source, *imp_targets}:
+        group_of(im, groups)             # every image in exactly one stand-in dataset (a clear error otherwise)
+    imp = imp_settings(preset, steps, imp_train_steps)
+    schedule = imp["schedules"][0]
+
+    def mask(kind: str, src: str, sd: int, learned_on: str = "noisy"):
+        if kind == "OES":
+            return P.mask_spec(src, sd, sparsity=density, target=learned_on)
+        return _imp(P, src, sd, density, schedule, imp["train_steps"], target=learned_on)
+
+    masks: dict[tuple, object] = {}           # (mask, learned_on, source, seed) → MaskSpec, each once
+    runs: dict[tuple, object] = {}            # (mask, learned_on, source, target, seed) → RunSpec, each once
+    for sd in seeds:
+        pairs = [("OES", "noisy", s, t) for t in targets for s in dict.fromkeys([t, *sources])]
+        for t in imp_targets:
+            pairs += [("OES", "noisy", imp_source, t), ("IMP", "noisy", imp_source, t)]
+            if oracle:
+                pairs += [("OES", "clean", imp_source, t), ("IMP", "clean", imp_source, t)]
+        for kind, on, s, t in pairs:
+            m = masks.setdefault((kind, on, s, sd), mask(kind, s, sd, on))
+            runs.setdefault((kind, on, s, t, sd), P.run_spec(t, "sparse", sd, mask=m, steps=steps))
+    items = [({"mask": k, "learned_on": on, "source": s, "seed": sd}, m) for (k, on, s, sd), m in masks.items()]
+    items += [({"mask": k, "learned_on": on, "source": s, "target": t, "seed": sd,
+                "transfer": transfer_kind(s, t, groups)}, r) for (k, on, s, t, sd), r in runs.items()]
+    return Grid("04_transfer", P.name, items,
+                params={"groups": groups, "sources": sources, "targets": targets, "seeds": seeds, "density": density,
+                        "imp_source": imp_source, "imp_targets": imp_targets, "oracle": oracle, "steps": steps,
+                        "imp_train_steps": imp["train_steps"], "imp_schedule": schedule,
+                        "imp_label": imp_label(*schedule)})
+
+
+#: Appendix F's networks, by label
+INPAINTING_NETWORKS = {"dense": "Dense DIP", "decoder": "Deep Decoder", "sparse_den": "Sparse-DIP (den)",
+                       "sparse_in": "Sparse-DIP (in)"}
+
+
+def task_name(operator: str, sigma: float | None = None) -> str:
+    """Appendix F's task label: ``"inpainting (50 % missing)"`` or ``"denoising σ = 25"``."""
+    return "inpainting (50 % missing)" if operator == "inpainting" else f"denoising σ = {float(sigma):g}"
+
+
+def inpainting(preset: str, *, images: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+               sigmas: Sequence[float] | None = None, steps: int | None = None) -> Grid:
+    """Chapter 05 (Appendix F, Tables 7/8): OES masks learned from inpainting (50 % of the pixels missing,
+    no noise: *in*) and from denoising (*den*), each used on both tasks next to dense DIP and the Deep
+    Decoder, ``steps`` iterations without early stopping.
+
+    The *den* mask of a task is learned at that task's σ (at the preset's σ for inpainting): at the
+    preset's σ it is chapter 02's mask, and the denoising dense / decoder / Sparse-DIP-den runs are
+    chapter 02's runs.
+
+    Labels: masks ``image``, ``seed``, ``mask`` (``den`` | ``in``), ``mask_sigma`` (σ of a den mask);
+    runs ``image``, ``seed``, ``task`` (:func:`task_name`), ``network`` (:data:`INPAINTING_NETWORKS`).
+    """
+    P = get_preset(preset)
+    S = _chapter("05_inpainting", P)
+    images = list(images or S["images"] or P.images)
+    seeds = list(seeds or S["seeds"] or P.seeds)
+    sigmas = [float(s) for s in (sigmas or S["sigmas"] or [P.sigma])]
+    steps = int(steps or P.fit.steps)
+    tasks = [("inpainting", None)] + [("denoising", s) for s in sigmas]
+    items = []
+    for im in images:
+        for sd in seeds:
+            den = {s: P.mask_spec(im, sd, sigma=s) for s in dict.fromkeys([float(P.sigma), *sigmas])}
+            inp = P.mask_spec(im, sd, operator="inpainting", sigma=0.0)
+            items += [({"image": im, "seed": sd, "mask": "den", "mask_sigma": s}, m) for s, m in den.items()]
+            items.append(({"image": im, "seed": sd, "mask": "in", "mask_sigma": None}, inp))
+            for op, sigma in tasks:
+                kw = {"operator": "inpainting", "sigma": 0.0} if op == "inpainting" else {"sigma": sigma}
+                m_den = den[float(P.sigma) if op == "inpainting" else sigma]
+                lab = {"image": im, "seed": sd, "task": task_name(op, sigma)}
+                items += [({**lab, "network": "dense"}, P.run_spec(im, "dense", sd, steps=steps, **kw)),
+                          ({**lab, "network": "decoder"}, P.run_spec(im, "decoder", sd, steps=steps, **kw)),
+                          ({**lab, "network": "sparse_den"},
+                           P.run_spec(im, "sparse", sd, mask=m_den, steps=steps, **kw)),
+                          ({**lab, "network": "sparse_in"},
+                           P.run_spec(im, "sparse", sd, mask=inp, steps=steps, **kw))]
+    return Grid("05_inpainting", P.name, items,
+                params={"images": images, "seeds": seeds, "sigmas": sigmas, "steps": steps,
+                        "tasks": [task_name(op, s) for op, s in tasks]})
+
+
+#: chapter 06's three masks, by label
+EARLY_STOP_MASKS = {"oes": "OES at initialisation", "imp_conv": "IMP at convergence",
+                    "imp_es": "IMP at early stop (oracle)"}
+
+
+def early_stop_masks(preset: str, *, source: str | None = None, target: str | None = None,
+                     seeds: Sequence[int] | None = None, imp_stop=None, steps: int | None = None,
+                     imp_train_steps: int | None = None) -> Grid:
+    """Chapter 06 (App. J.3, Fig 14; ES-WMV): three masks learned on ``source`` — OES, IMP at convergence
+    (chapter 03's gradual IMP: every round trains the horizon, past dense DIP's peak) and IMP at early
+    stop (the same schedule, every round stopped at ``imp_stop``; ``"dense_best"``: dense DIP's oracle
+    best-PSNR step, read from the dense run declared as the mask's ``source_run`` — one grid, no second
+    phase) — each trained on ``source`` (Fig 14a) and ``target`` (Fig 14b); plus dense DIP with ES-WMV
+    and Sparse-DIP on the chapter's ``eswmv_images``.
+
+    Labels: ``role`` (``dense`` | ``es_wmv`` | ``mask`` | ``sparse``), ``seed``, ``image`` (runs),
+    ``mask`` (masks and sparse runs: :data:`EARLY_STOP_MASKS`, or ``own`` for Sparse-DIP with the OES mask
+    of an ES-WMV image other than the source).
+    """
+    from .compare import imp_label
+
+    P = get_preset(preset)
+    S = _chapter("06_early_stop_masks", P)
+    source = source or S["source"] or P.images[0]
+    target = target or S["target"] or P.images[-1]
+    if source == target:
+        raise ValueError(f"source and target are both {source!r}: Fig 14b transfers the masks to another image")
+    seeds = list(seeds or S["seeds"] or P.seeds)
+    imp_stop = S["imp_stop"] if imp_stop is None else imp_stop
+    if not (imp_stop in ("dense_best", "best") or (isinstance(imp_stop, int) and not isinstance(imp_stop, bool)
+                                                    and imp_stop >= 1)):
+        raise ValueError(f"imp_stop={imp_stop!r}: use 'dense_best' (dense DIP's oracle peak), 'best' (each round's "
+                         f"own peak) or a step count ≥ 1")
+    steps = int(steps or P.fit.steps)
+    sparsity = float(S["sparsity"] or P.mask.sparsity)
+    imp = imp_settings(preset, steps, imp_train_steps)
+    schedule = imp["schedules"][0]
+    window, patience = int(S["eswmv_window"]), int(S["eswmv_patience"])
+    eswmv_images = list(S["eswmv_images"] or [source])
+    items = []
+    for sd in seeds:
+        dense = {im: P.run_spec(im, "dense", sd, steps=steps) for im in dict.fromkeys([source, target, *eswmv_images])}
+        items += [({"role": "dense", "image": im, "seed": sd}, r) for im, r in dense.items()]
+        items += [({"role": "es_wmv", "image": im, "seed": sd},
+                   P.run_spec(im, "es_wmv", sd, steps=steps, params={"window": window, "patience": patience}))
+                  for im in eswmv_images]
+        conv = _imp(P, source, sd, sparsity, schedule, imp["train_steps"])
+        es_params = {**conv.params, "stop_step": imp_stop}
+        masks = {"oes": P.mask_spec(source, sd, sparsity=sparsity), "imp_conv": conv,
+                 "imp_es": replace(conv, params=es_params,
+                                   source_run=dense[source] if imp_stop == "dense_best" else None)}
+        items += [({"role": "mask", "mask": k, "image": source, "seed": sd}, m) for k, m in masks.items()]
+        items += [({"role": "sparse", "mask": k, "image": im, "seed": sd},
+                   P.run_spec(im, "sparse", sd, mask=m, steps=steps))
+                  for k, m in masks.items() for im in (source, target)]
+        for im in eswmv_images:
+            if im != source:             # Sparse-DIP with the OES mask of the ES-WMV image itself
+                own = P.mask_spec(im, sd, sparsity=sparsity)
+                items += [({"role": "mask", "mask": "own", "image": im, "seed": sd}, own),
+                          ({"role": "sparse", "mask": "own", "image": im, "seed": sd},
+                           P.run_spec(im, "sparse", sd, mask=own, steps=steps))]
+    return Grid("06_early_stop_masks", P.name, items,
+                params={"source": source, "target": target, "seeds": seeds, "imp_stop": imp_stop, "steps": steps,
+                        "imp_train_steps": imp["train_steps"], "imp_schedule": schedule,
+                        "imp_label": imp_label(*schedule), "sparsity": sparsity, "eswmv_window": window,
+                        "eswmv_patience": patience, "eswmv_images": eswmv_images})
+# ==================================================================== end of chapters 03–06
+
+
 #: notebook name → grid function(preset, **the notebook's parameters)
 GRIDS: dict[str, Callable[..., Grid]] = {
     "01_masking_prior": masking_prior,
     "02_overfitting": overfitting,
+    # chapters 03–06
+    "03_pruners": pruners,
+    "04_transfer": transfer,
+    "05_inpainting": inpainting,
+    "06_early_stop_masks": early_stop_masks,
 }

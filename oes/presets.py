@@ -139,30 +139,42 @@ PRESETS = {p.name: p for p in (SMOKE, QUICK, MEDIUM, PAPER)}
 # Per-chapter settings, keyed by notebook then preset name: the grids each book chapter runs
 # (which images, sparsities, sweeps...). Notebooks read them with ``chapter_settings``.
 CHAPTERS: dict[str, dict[str, dict]] = {
-    "03_pruners": {   # Finding 3 (§4.3, Fig 7, Table 4): pruners at one density, all trained by the same loop
+    "03_pruners": {   # Finding 3 (§4.3, Fig 7, Table 4, App. B): pruners at one density, all trained by the same loop
         "smoke": {"images": None,            # None: the preset's images
-                  "seeds": None,             # None: the preset's seeds
+                  "seeds": None,             # None: the preset's seeds (smoke: one — comparing claims do not hold)
                   "density": None,           # fraction kept; None: the preset's OES sparsity (masks shared with 02)
-                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # pruning-at-init baselines
+                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # pruning-at-init (reference algorithms)
+                  "authors": ["grasp_authors", "synflow_authors", "snip_authors"],   # the authors' variants (extra)
                   "synflow_rounds": 5,       # SynFlow's iterative pruning rounds (Tanaka et al.: 100)
-                  "imp_train_steps": 4,      # Adam steps per IMP round (paper: to convergence, 40 000)
+                  "imp_train_steps": None,   # Adam steps per IMP round; None: the training horizon (preset's fit steps)
                   "imp_schedules": [[0.5, 3], [0.2, 3]]},   # IMP (keep per round, rounds): gradual, aggressive
-        "quick": {"images": ["astronaut"],   # one image, one seed: 7 extra 2 000-step runs ≈ 4 min of CPU
-                  "seeds": [0],              # seed 0: OES mask and Sparse-DIP run shared with chapter 02
+        "quick": {"images": ["astronaut"],   # one image × three seeds = 3 pairs for every paired comparison
+                  "seeds": [0, 1, 2],        # ≥ 3 seeds (the preset's); OES masks and Sparse-DIP runs shared with 02
                   "density": None,           # the preset's 3 % (paper's Table 4: 5 %)
-                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # pruning-at-init baselines
-                  "synflow_rounds": 20,      # float64 scoring pass ≈ 0.5 s at 64²: 100 rounds would cost ~1 min
-                  "imp_train_steps": 500,    # dense DIP peaks near step 350 at quick: magnitudes after overfitting
-                  "imp_schedules": [[0.4, 4], [0.2, 3]]},   # 4 gradual rounds (paper 0.8^14), 0.2^3 as in the paper
+                  "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # Table 4 (+ SNIP, footnote 3)
+                  "authors": ["grasp_authors", "synflow_authors", "snip_authors"],   # extra, clearly labelled
+                  "synflow_rounds": 100,     # Tanaka et al.'s 100 rounds (≈ 0.5 s each at 64²: ≈ 1 min per mask)
+                  "imp_train_steps": None,   # the preset's fit steps: every round trains past dense DIP's peak
+                  "imp_schedules": [[0.5, 5], [0.2, 3]]},   # gradual (0.5)^5 lands on 3 % in 5 rounds (paper:
+                                                            # 0.8^14 on 5 %); aggressive 0.2^3 as in the paper
+        "medium": {"images": None,           # None: the preset's images
+                   "seeds": None,            # None: the preset's seeds
+                   "density": 0.05,          # Table 4: all masks 5 % sparse
+                   "pai": ["grasp", "synflow", "snip", "magnitude", "random"],
+                   "authors": ["grasp_authors", "synflow_authors", "snip_authors"],
+                   "synflow_rounds": 100,    # Tanaka et al. (2020)
+                   "imp_train_steps": None,  # None: the preset's fit steps (past dense DIP's peak)
+                   "imp_schedules": [[0.8, 14], [0.2, 3]]},   # the paper's two schedules (the lead may shorten)
         "paper": {"images": None,            # the preset's six images
                   "seeds": None,             # the preset's three seeds
                   "density": 0.05,           # Table 4: all masks 5 % sparse
                   "pai": ["grasp", "synflow", "snip", "magnitude", "random"],   # Table 4 (SNIP: footnote 3)
+                  "authors": ["grasp_authors", "synflow_authors", "snip_authors"],   # extra, clearly labelled
                   "synflow_rounds": 100,     # Tanaka et al. (2020)
-                  "imp_train_steps": 40_000,   # App. B: magnitudes at convergence (40 k)
+                  "imp_train_steps": None,   # the preset's 40 000: App. B's magnitudes at convergence
                   "imp_schedules": [[0.8, 14], [0.2, 3]]},  # IMP-(0.8)^14 and IMP-(0.2)^3
     },
-    "04_transfer": {  # Finding 4 (§4.4, Fig 8, Figs 13/20, Tables 5/6): masks learned on one image, used on another
+    "04_transfer": {  # Finding 4 (§4.4, Fig 8, Figs 13/20, App. E Tables 5/6): masks from one image used on another
         "smoke": {"groups": {"people": ["astronaut", "camera"],             # stand-in for the Face dataset
                              "other scenes": ["chelsea", "coffee"]},        # stand-in for the standard dataset
                   "sources": ["camera", "coffee"],   # extra mask sources (each target also uses its own mask)
@@ -174,13 +186,22 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "oracle": True},           # Table 6: masks learned on the clean image (oracle)
         "quick": {"groups": {"people": ["astronaut", "camera"],
                              "other scenes": ["chelsea", "coffee"]},
-                  "sources": ["camera", "coffee"],   # 2 new OES masks; targets' own masks shared with chapter 02
-                  "targets": ["astronaut", "chelsea"],  # 4 transfers + 2 Table-5 runs ≈ 4.5 min of CPU
-                  "seeds": [0],              # seed 0: shared with chapters 02 and 03
+                  "sources": ["camera", "coffee"],   # 2 new OES masks per seed; targets' own masks shared with 02
+                  "targets": ["astronaut", "chelsea"],  # 2 targets × 3 seeds = 6 pairs per transfer kind
+                  "seeds": [0, 1, 2],        # ≥ 3 seeds (the preset's): shared with chapters 02 and 03
                   "density": None,           # the preset's 3 % (paper: 5 %)
-                  "imp_source": "astronaut",   # its IMP mask is chapter 03's (shared run)
-                  "imp_targets": ["astronaut", "chelsea"],
-                  "oracle": False},          # Table 6 left out at quick (2 masks + runs ≈ 4 min more)
+                  "imp_source": "astronaut",   # its IMP mask is chapter 03's gradual one (the same stored task)
+                  "imp_targets": ["astronaut", "chelsea"],   # self + one transfer, 3 seeds each
+                  "oracle": False},          # Table 6 left out at quick (2 masks incl. a 5-round IMP + 4 runs per seed)
+        "medium": {"groups": {"people": ["astronaut", "camera"],
+                              "other scenes": ["chelsea", "coffee", "rocket", "immunohistochemistry"]},
+                   "sources": ["astronaut", "camera", "chelsea", "coffee"],   # two per group
+                   "targets": ["astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry"],
+                   "seeds": None,            # None: the preset's seeds
+                   "density": 0.05,          # §4.4: all masks 5 % sparse
+                   "imp_source": "astronaut",
+                   "imp_targets": ["astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry"],
+                   "oracle": True},
         "paper": {"groups": {"people": ["astronaut", "camera"],
                              "other scenes": ["chelsea", "coffee", "rocket", "immunohistochemistry"]},
                   "sources": ["astronaut", "camera", "chelsea", "coffee"],   # two per group
@@ -228,45 +249,49 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     },
     "05_inpainting": {  # Appendix F (Tables 7, 8): masks from inpainting (50 % missing) and denoising, both tasks
         "smoke": {"images": ["astronaut"],   # images of the grid (paper: the 14 Set-14 images)
-                  "seeds": [0],              # θ_in, z, noise and the inpainting pixel mask
+                  "seeds": None,             # None: the preset's seeds (θ_in, z, noise and the inpainting pixel mask)
                   "sigmas": [25]},           # Table 8's denoising noise levels (/255)
-        "quick": {"images": ["astronaut"],   # one image, one seed: 1 mask + 5 runs new ≈ 3 min of CPU
-                  "seeds": [0],              # seed 0: the σ = 25 denoising runs and mask are chapter 02's
-                  "sigmas": [25]},           # σ = 12 left out (1 mask + 4 runs ≈ 2.5 min more)
+        "quick": {"images": ["astronaut"],   # one image × three seeds = 3 pairs per comparison
+                  "seeds": [0, 1, 2],        # ≥ 3 seeds: the σ = 25 denoising runs and den masks are chapter 02's
+                  "sigmas": [25]},           # σ = 12 left out (1 mask + 4 runs per seed more)
+        "medium": {"images": None,           # None: the preset's images
+                   "seeds": None,            # None: the preset's seeds
+                   "sigmas": [25, 12]},      # Table 8: σ = 25 and σ = 12
         "paper": {"images": None,            # None: the preset's six images (stand-ins for Set-14)
                   "seeds": None,             # None: the preset's three seeds
                   "sigmas": [25, 12]},       # Table 8: σ = 25 and σ = 12
     },
     "06_early_stop_masks": {  # App. J.3 (Fig 14): IMP at early stop vs at convergence vs OES; plus ES-WMV
+        # IMP's schedule and per-round steps are chapter 03's gradual ones (oes.grids.imp_settings), so
+        # "IMP at convergence" is chapter 03's mask; "IMP at early stop" stops every round at imp_stop.
         "smoke": {"source": "astronaut",     # image the masks are learned on (paper: Pepper; Lena for 14b)
                   "target": "chelsea",       # transfer target (paper: Flowers)
-                  "seeds": [0],              # θ_in, z and noise
+                  "seeds": None,             # None: the preset's seeds
                   "sparsity": None,          # fraction kept by all three masks; None: the preset's
-                  "imp_rounds": 2,           # IMP pruning rounds
-                  "imp_keep_per_round": None,   # None: geometric densities ending at `sparsity`
-                  "imp_train_steps": None,   # Adam steps per round ("convergence"); None: the preset's fit steps
-                  "imp_stop": "dense_best",  # IMP at early stop: dense DIP's best-PSNR step (oracle)
+                  "imp_stop": "dense_best",  # IMP at early stop: dense DIP's best-PSNR step (oracle), via source_run
                   "eswmv_window": 2,         # ES-WMV window W
                   "eswmv_patience": 2,       # ES-WMV patience P
                   "eswmv_images": None},     # images ES-WMV stops dense DIP on; None: the source
         "quick": {"source": "astronaut",     # its OES mask, dense and Sparse-DIP runs are chapter 02's
-                  "target": "chelsea",       # OES transfer run shared with chapter 04 (Table 5)
-                  "seeds": [0],              # one seed: IMP masks + 4 sparse runs + ES-WMV ≈ 4 min of CPU
+                  "target": "chelsea",       # OES and IMP transfer runs shared with chapter 04 (Table 5)
+                  "seeds": [0, 1, 2],        # ≥ 3 seeds: 3 pairs per comparison
                   "sparsity": None,          # the preset's 3 % (paper's Fig 14: 5 %), shared with chapters 02–04
-                  "imp_rounds": 2,           # 2 rounds (17 %, 3 %) instead of many: 2 × 2 000 steps ≈ 70 s
-                  "imp_keep_per_round": None,   # geometric to the target density
-                  "imp_train_steps": None,   # the preset's 2 000 steps: dense DIP has overfitted (peak ≈ 350)
                   "imp_stop": "dense_best",  # every round stops at dense DIP's oracle step (the paper's known ES)
                   "eswmv_window": 100,       # Wang et al.'s W = 100
-                  "eswmv_patience": 500,     # P = 1 000 would leave little room in 2 000 steps after a ≈ 350 peak
+                  "eswmv_patience": 500,     # shorter than Wang et al.'s 1 000: room for a detection within the horizon
                   "eswmv_images": None},     # the source image only
+        "medium": {"source": "astronaut",
+                   "target": "chelsea",
+                   "seeds": None,            # None: the preset's seeds
+                   "sparsity": 0.05,         # Fig 14: all masks 5 % sparse
+                   "imp_stop": "dense_best",
+                   "eswmv_window": 100,      # Wang et al. (2021): W = 100
+                   "eswmv_patience": 1000,   # Wang et al. (2021): P = 1 000
+                   "eswmv_images": ["astronaut", "chelsea"]},
         "paper": {"source": "astronaut",     # stand-in for Pepper / Lena
                   "target": "chelsea",       # stand-in for Flowers
-                  "seeds": [0],              # Fig 14: one run per mask
+                  "seeds": None,             # the preset's three seeds (Fig 14 shows one run per mask)
                   "sparsity": 0.05,          # Fig 14: all masks 5 % sparse
-                  "imp_rounds": 14,          # IMP-(0.8)^14, as in Table 4
-                  "imp_keep_per_round": 0.8,
-                  "imp_train_steps": 40_000,   # to convergence (App. B)
                   "imp_stop": "dense_best",  # the early-stopping point, assumed known (App. J.3)
                   "eswmv_window": 100,       # Wang et al. (2021): W = 100
                   "eswmv_patience": 1000,    # Wang et al. (2021): P = 1 000
