@@ -58,8 +58,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from oes.analysis import (REGION_COLORS, dead_paths, gap_text, layer_kept, layer_profile, part_kept, plot_layer_kept,
-                          u_shape, w_shape)
+from oes.analysis import (dead_paths, gap_text, layer_kept, layer_profile, part_kept, plot_layer_kept, u_shape,
+                          w_shape)
 from oes.compare import imp_label, paired_gap
 from oes.grids import architecture
 from oes.masks import MaskError

@@ -445,7 +445,8 @@ card.claim("j_init_distribution_barely_matters",
            text=f"Masks learned on Xavier-normal vs Kaiming-uniform θ_in denoise within 1 dB of each other: the paired "
                 f"gap in final PSNR ({train_steps} steps), mean ± std over ≥ 3 (image, seed) pairs, lies within ±1 dB",
            paper="App. J.1 / Fig 31: 'does not seem to play a big role'",
-           value=f"Xavier − Kaiming: {g_dist['text']} (per pair {g_dist['min']:+.2f} … {g_dist['max']:+.2f} dB)",
+           value=f"Xavier − Kaiming: {gap_text(g_dist, notes=False)} (per pair {g_dist['min']:+.2f} … "
+                 f"{g_dist['max']:+.2f} dB)" + (" (fewer than 3 pairs)" if g_dist["n"] < 3 else ""),
            holds=bool(g_dist["n"] >= 3 and abs(g_dist["mean"]) + g_dist["std"] <= 1), details=scope)
 sc = it[(it.image == im0) & (it.init == "kaiming_uniform")]
 sc = sc.assign(times=sc["scale"].map("×{:g}".format))
@@ -464,7 +465,8 @@ if {0.1, 1.0} <= scales:
                text=f"θ_in scaled ×0.1 denoises at least as well as ×1 (final PSNR, {im0}, {train_steps} steps): the "
                     f"paired gap ×0.1 − ×1 over ≥ 3 seeds is not below zero by more than its spread",
                paper="App. J.2 / Fig 30: 'with a smaller scale ... seems to perform better'",
-               value=f"×0.1 − ×1: {g01['text']} (means {g01['a']:.2f} vs {g01['b']:.2f} dB)",
+               value=f"×0.1 − ×1: {gap_text(g01, notes=False)} (means {g01['a']:.2f} vs {g01['b']:.2f} dB)"
+                     + (" (fewer than 3 pairs)" if g01["n"] < 3 else ""),
                holds=bool(g01["n"] >= 3 and g01["mean"] >= -g01["std"]), details=scope)
 card.save()
 card.frame()

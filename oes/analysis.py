@@ -296,10 +296,12 @@ def layer_profile(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def gap_text(gap: dict, unit: str = "dB", digits: int = 2) -> str:
+def gap_text(gap: dict, unit: str = "dB", digits: int = 2, notes: bool = True) -> str:
     """The text of :func:`oes.compare.paired_gap`'s result for any unit and precision:
     ``"+0.0123 ± 0.0040 over 3 pairs"`` (with the same "(fewer than 3 pairs)" / "(within the spread)"
-    notes), for gaps that are not in dB (kept fractions, axis energies, loss ratios).
+    notes), for gaps that are not in dB (kept fractions, axis energies, loss ratios).  ``notes=False``
+    leaves the notes out — for claims of *equivalence* ("within ±1 dB"), where "within the spread"
+    would read as a verdict the claim does not make.
 
     >>> gap_text({"n": 3, "mean": 0.05, "std": 0.01, "holds": True}, unit="", digits=3)
     '+0.050 ± 0.010 over 3 pairs'
@@ -307,7 +309,7 @@ def gap_text(gap: dict, unit: str = "dB", digits: int = 2) -> str:
     n, mean, std = int(gap["n"]), float(gap["mean"]), float(gap["std"])
     u = f" {unit}" if unit else ""
     text = f"{mean:+.{digits}f} ± {std:.{digits}f}{u} over {n} pair{'s' if n != 1 else ''}"
-    if n and not gap["holds"]:
+    if notes and n and not gap["holds"]:
         text += " (fewer than 3 pairs)" if n < 3 else (" (within the spread)" if mean > 0 else "")
     return text
 

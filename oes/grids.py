@@ -158,11 +158,11 @@ def architecture(preset: str, *, image: str | None = None, seeds: Sequence[int] 
     P = get_preset(preset)
     S = _settings_b("08_architecture", P)
     image = image or P.images[0]
+    dec = _decoder_settings(P, seeds=seeds)          # page 09's masks; an explicit ``seeds`` reaches them too
     seeds = [int(s) for s in (seeds or S.get("seeds") or P.seeds)]
     imp = _imp_settings(P, S)
     density = imp["density"]
     sparsities = sorted({float(s) for s in (sparsities or S.get("sparsities") or [density])} | {density})
-    dec = _decoder_settings(P)
     items = []
     for sd in seeds:
         for s in sparsities:
