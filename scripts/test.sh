@@ -24,6 +24,7 @@ phase() {   # phase NAME COMMAND...: run, time and record it
 total0=$(date +%s)
 phase "unit tests" "$PY" -m pytest -q
 unit=$?
+[ -d ../shared/reference/authors-oes-masks ] && "$PY" -m oes fetch --from ../shared/reference/authors-oes-masks || true   # the authors' published masks (chapter 08), when this machine has them
 if phase "smoke run" "$PY" -m oes book run --preset smoke --force \
    && phase "book build" "$PY" -m oes book build \
    && phase "browser check" "$PY" scripts/check_html.py --root .; then
