@@ -6,8 +6,8 @@ Each function takes the preset name and the keyword parameters of its notebook's
 notebook calls it, shows ``G.table()``, runs ``G.execute()`` and draws; ``oes book plan``
 calls every function here to plan the whole book, so ``-p`` overrides reach the plan.
 
-Chapters 03–11 still build and execute their grids inside the notebook; they are listed by
-``oes book plan`` as *not yet declared*.
+Chapters whose function is not here yet still build and execute their grids inside the notebook;
+``oes book plan`` lists them as *not yet declared*.
 """
 from __future__ import annotations
 
