@@ -66,21 +66,19 @@ chessboard_steps = None # iterations on the noisy chessboard; default: the chapt
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from oes.analysis import axis_area_fraction, axis_energy, radial_power, show_spectra
+from oes.analysis import axis_area_fraction, axis_energy, gap_text, radial_power, show_spectra
+from oes.compare import mean_std, paired_gap
+from oes.grids import noise_impedance
 from oes.metrics import psnr
 from oes.plots import METHOD_COLORS, METHOD_LABELS, psnr_curves, show_images
-from oes.presets import chapter_settings, get_preset
-from oes.experiments import execute, results_frame
+from oes.presets import get_preset
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)
-S = chapter_settings("07_noise_impedance", P.name)
-seeds = list(seeds or S.get("seeds") or P.seeds[:1])
-noise_steps = int(noise_steps or S.get("noise_steps") or P.fit.steps)
-chessboard_steps = int(chessboard_steps or S.get("chessboard_steps") or P.fit.steps)
-source = P.images[0]        # the natural image the noise-fitting Sparse-DIP's mask is learned on
+G = noise_impedance(preset, seeds=seeds, noise_steps=noise_steps, chessboard_steps=chessboard_steps)
+seeds, noise_steps, chessboard_steps, methods = (G.params[k] for k in ("seeds", "noise_steps", "chessboard_steps",
+                                                                       "methods"))
 AXIS_WIDTH, AXIS_R_MIN = 1, 0.25    # the axis-energy measure (defined below), the same at every preset
-methods = ["dense", "decoder", "sparse"]
 print(f"preset {P.name}: {P.size}×{P.size}, seeds {seeds}; pure noise fitted for {noise_steps} iterations, "
       f"the chessboard (σ = {P.sigma:g}/255) for {chessboard_steps}; Sparse-DIP keeps {P.mask.sparsity:.1%} "
       f"of the hourglass")
@@ -90,25 +88,30 @@ for d in P.deviations:
 # %% [markdown]
 # ## The grid of runs
 # * **Pure noise** — the image `gaussian_noise` (0.5 + 0.2·N(0, 1) per pixel, clipped to [0, 1]) is
-#   itself the target: the runs use σ = 0, so $y$ *is* the noise. Sparse-DIP's mask is the OES mask
-#   learned on a *natural* noisy image (the preset's first image, the same mask as Finding 2's
-#   Sparse-DIP), applied to the same initial weights θ_in (same seed) — as in the paper, where the
-#   Sparse-DIP of §5 is "obtained by masking 97 % weights of a dense DIP", not learned on the noise.
+#   itself the target: the runs use σ = 0, so $y$ *is* the noise, the same for every seed. Sparse-DIP's
+#   mask is the OES mask learned on a *natural* noisy image (the preset's first image, the same mask as
+#   Finding 2's Sparse-DIP), applied to the same initial weights θ_in (same seed) — as in the paper,
+#   where the Sparse-DIP of §5 is "obtained by masking 97 % weights of a dense DIP", not learned on the
+#   noise.
 # * **Chessboard** — the synthetic chessboard (16 squares across; 4-px squares at 64², i.e. a
 #   fundamental at 1/4 of Nyquist) with the preset's Gaussian noise; Sparse-DIP's mask is learned by
 #   OES on this noisy chessboard, as any Sparse-DIP run learns its mask on its own measurement.
 #
 # Every network is trained with the same loop (Adam, the preset's learning rate) and no early stopping.
+# Each seed draws its own θ_in and input z (and, on the chessboard, its own noise); every comparison
+# below is **paired by seed** and counts only when the mean gap exceeds its spread over ≥ 3 seeds
+# (`oes.compare.paired_gap`). The grid is declared in `oes.grids.noise_impedance`; runs already
+# stored are loaded, not recomputed.
 
 # %%
-noise_specs = [P.run_spec("gaussian_noise", m, sd, mask=P.mask_spec(source, sd) if m == "sparse" else None,
-                          sigma=0, steps=noise_steps) for sd in seeds for m in methods]
-chess_specs = [P.run_spec("chessboard", m, sd, mask=P.mask_spec("chessboard", sd) if m == "sparse" else None,
-                          steps=chessboard_steps) for sd in seeds for m in methods]
-records = execute(noise_specs + chess_specs, desc="§5 runs")
-noise_recs, chess_recs = records[:len(noise_specs)], records[len(noise_specs):]
-df = results_frame(records)
-df[["image", "method", "seed", "n_nonzero", "final_loss", "final_psnr"]]
+G.table()
+
+# %%
+R = G.execute()
+df = R.frame()
+noise_recs = R.records(task="noise")
+chess_recs = R.records(task="chessboard")
+df[["task", "image", "method", "seed", "n_nonzero", "steps", "final_loss", "best_psnr", "best_step", "final_psnr"]]
 
 # %% [markdown]
 # ## (a) Fitting pure noise: how far does the training loss go?
@@ -116,36 +119,39 @@ df[["image", "method", "seed", "n_nonzero", "final_loss", "final_psnr"]]
 # nothing of the noise was fitted and 0 means all of it.
 
 # %%
-y_noise = noise_specs[0].problem().y
+y_noise = noise_recs[0].spec.problem().y
 var_y = float(((y_noise - y_noise.mean()) ** 2).mean())
 rows = []
 for r in noise_recs:
-    out = r.output
     rows.append({"method": r.spec.method, "seed": r.spec.seed, "non-zero parameters": r.result["n_nonzero"],
                  "final loss": r.result["final_loss"], "loss / Var(y)": r.result["final_loss"] / var_y,
-                 "axis energy": axis_energy(out, AXIS_WIDTH, AXIS_R_MIN)})
+                 "axis energy": axis_energy(r.output, AXIS_WIDTH, AXIS_R_MIN)})
 noise_table = pd.DataFrame(rows)
+noise_table["task"] = "noise"
 white = axis_area_fraction(tuple(y_noise.shape[-2:]), AXIS_WIDTH, AXIS_R_MIN)
 ae_y = axis_energy(y_noise, AXIS_WIDTH, AXIS_R_MIN)
-print(f"Var(y) = {var_y:.5f}; 3·H·W = {y_noise.numel():,} values to fit")
-noise_summary = noise_table.groupby("method", sort=False).mean(numeric_only=True).drop(columns="seed")
-noise_summary.index = [METHOD_LABELS.get(m, m) for m in noise_summary.index]
+print(f"Var(y) = {var_y:.5f}; 3·H·W = {y_noise.numel():,} values to fit; {len(seeds)} seed(s)")
+noise_summary = pd.concat([mean_std(noise_table, "task", "method", v, order=methods,
+                                    fmt="{:.4f}" if v != "non-zero parameters" else "{:,.0f}")
+                           .rename(index={"noise": v}) for v in ["non-zero parameters", "loss / Var(y)", "axis energy"]])
+noise_summary.columns = [METHOD_LABELS.get(m, m) for m in noise_summary.columns]
+noise_summary.index.name = "mean ± std over seeds"
 noise_summary
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
 for r in noise_recs:
-    if r.spec.seed != seeds[0]:
-        continue
+    first = r.spec.seed == seeds[0]
     h = r.history
-    axes[0].plot(h["step"], h["loss"] / var_y, color=METHOD_COLORS[r.spec.method],
-                 label=METHOD_LABELS[r.spec.method])
+    kw = {"color": METHOD_COLORS[r.spec.method], "alpha": 1.0 if first else 0.35, "lw": 1.4 if first else 0.8,
+          "label": METHOD_LABELS[r.spec.method] if first else None}
+    axes[0].plot(h["step"], h["loss"] / var_y, **kw)
     rp = radial_power(r.output)
-    axes[1].plot(rp["radius"], rp["power"], color=METHOD_COLORS[r.spec.method], label=METHOD_LABELS[r.spec.method])
+    axes[1].plot(rp["radius"], rp["power"], **kw)
 rp = radial_power(y_noise)
 axes[1].plot(rp["radius"], rp["power"], color="k", ls=":", label="the noise y")
 axes[0].set_yscale("log"); axes[0].set_xlabel("iteration"); axes[0].set_ylabel("training loss / Var(y)")
-axes[0].set_title("fitting pure Gaussian noise", fontsize=10)
+axes[0].set_title(f"fitting pure Gaussian noise (seed {seeds[0]}; other seeds faint)", fontsize=10)
 axes[1].set_yscale("log"); axes[1].set_xlabel("radial frequency (1 = Nyquist)"); axes[1].set_ylabel("mean |F|²")
 axes[1].set_title("radial power spectrum of the output f(y)", fontsize=10)
 for ax in axes:
@@ -154,8 +160,8 @@ fig.tight_layout(); plt.show()
 
 # %% [markdown]
 # ## The outputs and their magnitude spectra (Fig 9a)
-# Top: the noise $y$ and what each network makes of it, $f(y)$. Bottom: $\log_{10}|\mathcal{F}|$ of
-# the grey, mean-removed image, zero frequency in the centre, all on one colour scale.
+# Top: the noise $y$ and what each network makes of it, $f(y)$ (first seed). Bottom: $\log_{10}|\mathcal{F}|$
+# of the grey, mean-removed image, zero frequency in the centre, all on one colour scale.
 
 # %%
 by_method = {r.spec.method: r for r in noise_recs if r.spec.seed == seeds[0]}
@@ -183,29 +189,29 @@ print(f"  white spectrum (area share of the axis bands): {white:.4f}")
 print(f"  the noise y itself:                            {ae_y:.4f}")
 for m in methods:
     v = noise_table[noise_table.method == m]["axis energy"]
-    print(f"  {METHOD_LABELS[m]:<20} f(y): {v.mean():.4f}" + (f"  (seeds: {', '.join(f'{a:.4f}' for a in v)})"
-                                                             if len(v) > 1 else ""))
+    print(f"  {METHOD_LABELS[m]:<20} f(y): {v.mean():.4f} ± {v.std(ddof=0):.4f}  "
+          f"(seeds: {', '.join(f'{a:.4f}' for a in v)})")
 
 # %% [markdown]
 # ## (b) A noisy chessboard: edges without the noise (Fig 9b)
 
 # %%
-prob = chess_specs[0].problem()
+prob = chess_recs[0].spec.problem()
 chess = {r.spec.method: r for r in chess_recs if r.spec.seed == seeds[0]}
 fig = show_images([prob.y, prob.x] + [chess[m].output for m in methods],
                   [f"noisy y ({psnr(prob.y, prob.x):.1f} dB)", "clean chessboard"]
                   + [f"{METHOD_LABELS[m]}\n{chess[m].result['final_psnr']:.1f} dB" for m in methods],
-                  suptitle=f"after {chessboard_steps} iterations, no early stopping")
+                  suptitle=f"after {chessboard_steps} iterations, no early stopping (seed {seeds[0]})")
 plt.show()
 fig, ax = plt.subplots(figsize=(5.5, 3.3))
-psnr_curves({m: chess[m].history for m in methods}, ax=ax, title="chessboard: PSNR during training")
+psnr_curves({m: chess[m].history for m in methods}, ax=ax, title=f"chessboard: PSNR during training (seed {seeds[0]})")
 ax.legend(fontsize=8); fig.tight_layout(); plt.show()
-chess_df = df[df.image == "chessboard"]
-chess_final = chess_df.groupby("method")["final_psnr"].mean()
-chess_best = chess_df.groupby("method")["best_psnr"].mean()
-chess_table = pd.DataFrame({"final PSNR (dB)": chess_final, "best PSNR (dB)": chess_best}).loc[methods]
-chess_table.index = [METHOD_LABELS[m] for m in chess_table.index]
-chess_table.round(2)
+chess_df = df[df.task == "chessboard"]
+chess_table = pd.concat([mean_std(chess_df, "task", "method", v, order=methods).rename(index={"chessboard": v})
+                         for v in ["final_psnr", "best_psnr"]])
+chess_table.columns = [METHOD_LABELS.get(m, m) for m in chess_table.columns]
+chess_table.index = ["final PSNR (dB)", "best PSNR (dB)"]
+chess_table
 
 # %% [markdown]
 # ## What the paper reports vs what this run shows
@@ -213,40 +219,49 @@ chess_table.round(2)
 # %%
 card = Scorecard("07_noise_impedance", preset=P.name)
 lv = noise_table.groupby("method")["loss / Var(y)"]
-ae = noise_table.groupby("method")["axis energy"].mean()
+n_seeds = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
 card.claim("s5_dense_fits_noise",
            text=f"Dense DIP fits pure Gaussian noise: its training loss goes to ≈ 0 (below 5 % of Var(y)) "
-                f"after {noise_steps} iterations, in every run",
+                f"after {noise_steps} iterations, in every run ({n_seeds})",
            paper="§5, Fig 9a: 'fits the noise in the image perfectly with zero training loss'",
-           value=f"loss/Var(y) = {lv.max()['dense']:.3f} (worst run)", holds=bool(lv.max()["dense"] < 0.05))
+           value=f"loss/Var(y) = {lv.mean()['dense']:.3f} ± {lv.std(ddof=0)['dense']:.3f} (worst run {lv.max()['dense']:.3f})",
+           holds=bool(lv.max()["dense"] < 0.05))
 card.claim("s5_underparameterised_do_not_fit_noise",
-           text="The Deep Decoder and Sparse-DIP do not fit the noise: their training loss stays above 20 % of Var(y) "
-                "in every run",
+           text=f"The Deep Decoder and Sparse-DIP do not fit the noise: their training loss stays above 20 % of Var(y) "
+                f"in every run ({n_seeds})",
            paper="§5, Fig 9a: the loss 'does not go to 0' (noise outside the range of the network)",
-           value=f"Deep Decoder {lv.min()['decoder']:.3f}, Sparse-DIP {lv.min()['sparse']:.3f} (smallest run)",
+           value=f"Deep Decoder {lv.mean()['decoder']:.3f} ± {lv.std(ddof=0)['decoder']:.3f}, Sparse-DIP "
+                 f"{lv.mean()['sparse']:.3f} ± {lv.std(ddof=0)['sparse']:.3f} (smallest runs {lv.min()['decoder']:.3f}, "
+                 f"{lv.min()['sparse']:.3f})",
            holds=bool(lv.min()["decoder"] > 0.2 and lv.min()["sparse"] > 0.2))
+ae = paired_gap(noise_table, "sparse", "decoder", value="axis energy", pair=("seed",))
+ae_mean = noise_table.groupby("method")["axis energy"].mean()
 card.claim("s5_axis_energy",
            text=f"Sparse-DIP's output spectrum keeps more energy on the horizontal/vertical axes than the Deep "
-                f"Decoder's (axis energy, w = {AXIS_WIDTH}, r > {AXIS_R_MIN:g}·Nyquist; mean over seeds)",
+                f"Decoder's (axis energy, w = {AXIS_WIDTH}, r > {AXIS_R_MIN:g}·Nyquist), paired by seed, beyond the spread",
            paper="§5, Fig 9a: 'x-axis and y-axis of the spectra have much higher magnitude than that of deep decoder'",
-           value=f"{ae['sparse']:.4f} vs {ae['decoder']:.4f} (dense {ae['dense']:.4f}, white {white:.4f})",
-           holds=bool(ae["sparse"] > ae["decoder"]))
+           value=f"Sparse-DIP − Deep Decoder: {gap_text(ae, unit='', digits=4)} (means {ae['a']:.4f} vs {ae['b']:.4f}; "
+                 f"dense {ae_mean['dense']:.4f}, white {white:.4f})",
+           holds=ae["holds"])
+g_dense = paired_gap(chess_df, "sparse", "dense", pair=("seed",))
+g_dec = paired_gap(chess_df, "sparse", "decoder", pair=("seed",))
 card.claim("s5_chessboard",
-           text="On the noisy chessboard, Sparse-DIP's final PSNR (no early stopping) is at least dense DIP's and the "
-                "Deep Decoder's",
+           text="On the noisy chessboard, Sparse-DIP's final PSNR (no early stopping) is above dense DIP's and the "
+                "Deep Decoder's, paired by seed, beyond the spread",
            paper="§5, Fig 9b (qualitative): Sparse-DIP 'recovers the edges and does not overfit to noise'",
-           value=f"Sparse-DIP {chess_final['sparse']:.2f}, dense {chess_final['dense']:.2f}, "
-                 f"Deep Decoder {chess_final['decoder']:.2f} dB",
-           holds=bool(chess_final["sparse"] >= chess_final["dense"] and chess_final["sparse"] >= chess_final["decoder"]))
+           value=f"Sparse-DIP − dense: {g_dense['text']}; Sparse-DIP − Deep Decoder: {g_dec['text']} "
+                 f"(Sparse-DIP {g_dense['a']:.2f} dB)",
+           holds=bool(g_dense["holds"] and g_dec["holds"]))
 card.save()
 card.frame()
 
 # %% [markdown]
 # **Reading the table.** Each row is a claim checked by the code above at this page's preset; ✗ means
-# it did not hold in this run, with the numbers saying by how much. The thresholds (5 % and 20 % of
-# Var(y)) are this page's reading of "≈ 0" and "does not go to 0"; the paper gives no number for
-# either. At `quick` the networks, the image size and the iteration counts are scaled down (the
-# deviations are printed at the top): in particular dense DIP has far fewer iterations to fit the noise
-# than the paper's runs (the count is in the first claim), and the Deep Decoder and Sparse-DIP are
-# scaled down with the image (their weight counts are in the first table). At `smoke` the numbers are
-# meaningless.
+# it did not hold in this run, with the numbers saying by how much. A comparison holds only when its
+# mean paired gap exceeds the gap's own standard deviation over at least 3 seeds, so at `smoke` (one
+# seed) the comparing claims cannot hold. The thresholds (5 % and 20 % of Var(y)) are this page's
+# reading of "≈ 0" and "does not go to 0"; the paper gives no number for either. At `quick` the
+# networks, the image size and the iteration counts are scaled down (the deviations are printed at the
+# top): in particular dense DIP has far fewer iterations to fit the noise than the paper's runs (the
+# count is in the first claim), and the Deep Decoder and Sparse-DIP are scaled down with the image (their
+# weight counts are in the first table). At `smoke` the numbers are meaningless.

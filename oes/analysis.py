@@ -32,7 +32,8 @@ from .metrics import to_numpy_image
 
 __all__ = ["Layer", "network_layers", "layer_kept", "part_kept", "w_shape", "u_shape", "dead_paths",
            "gray", "magnitude_spectrum", "radial_power", "axis_energy", "axis_area_fraction",
-           "kept_from_pruned", "decoder_mask_specs", "plot_layer_kept", "show_spectra", "REGION_COLORS"]
+           "kept_from_pruned", "decoder_mask_specs", "plot_layer_kept", "show_spectra", "REGION_COLORS",
+           "relative_depth", "layer_profile", "gap_text"]
 
 
 # =========================================================================== layers
@@ -258,6 +259,59 @@ def decoder_mask_specs(preset, image: str, seed: int, pruned: Sequence[float], *
     extra = {k: v for k, v in params.items() if v is not None}
     return [preset.mask_spec(image, seed, generator=preset.decoder, sparsity=kept_from_pruned(q), **extra)
             for q in pruned]
+
+
+def relative_depth(table: pd.DataFrame) -> pd.Series:
+    """Each layer's place along the network, 0 (first layer) … 1 (output layer): ``position / (n − 1)``.
+
+    Hourglasses of different depth L share one axis this way: their 2L encoder convs, L decoder convs
+    and output conv always put the encoder–decoder boundary at 2/3, so the paper's 6-level network and
+    a 4-level one can be drawn together (chapter 08: the authors' masks beside ours).
+
+    >>> from oes.generators import GeneratorConfig, build_generator
+    >>> cfg = GeneratorConfig("deep_decoder", (4, 4))
+    >>> list(relative_depth(layer_kept(Mask.ones(build_generator(cfg)), cfg)))
+    [0.0, 0.5, 1.0]
+    """
+    n = len(table)
+    return table["position"] / max(n - 1, 1)
+
+
+def layer_profile(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Mean, min and max kept fraction per layer over several :func:`layer_kept` tables of one
+    architecture (masks of several seeds or images), with ``depth`` = :func:`relative_depth`.
+
+    Columns: ``position, label, region, side, depth, mean, min, max, n`` (n = number of masks).
+    """
+    tables = list(tables)
+    if not tables:
+        raise ValueError("layer_profile needs at least one layer_kept table")
+    labels = [tuple(t["label"]) for t in tables]
+    if len(set(labels)) != 1:
+        raise ValueError("layer_profile: the tables come from different architectures (layer labels differ)")
+    kept = np.stack([t["kept"].to_numpy(float) for t in tables])
+    out = tables[0][["position", "label", "region", "side"]].copy()
+    out["depth"] = relative_depth(tables[0]).to_numpy()
+    out["mean"], out["min"], out["max"], out["n"] = kept.mean(0), kept.min(0), kept.max(0), len(tables)
+    return out
+
+
+def gap_text(gap: dict, unit: str = "dB", digits: int = 2, notes: bool = True) -> str:
+    """The text of :func:`oes.compare.paired_gap`'s result for any unit and precision:
+    ``"+0.0123 ± 0.0040 over 3 pairs"`` (with the same "(fewer than 3 pairs)" / "(within the spread)"
+    notes), for gaps that are not in dB (kept fractions, axis energies, loss ratios).  ``notes=False``
+    leaves the notes out — for claims of *equivalence* ("within ±1 dB"), where "within the spread"
+    would read as a verdict the claim does not make.
+
+    >>> gap_text({"n": 3, "mean": 0.05, "std": 0.01, "holds": True}, unit="", digits=3)
+    '+0.050 ± 0.010 over 3 pairs'
+    """
+    n, mean, std = int(gap["n"]), float(gap["mean"]), float(gap["std"])
+    u = f" {unit}" if unit else ""
+    text = f"{mean:+.{digits}f} ± {std:.{digits}f}{u} over {n} pair{'s' if n != 1 else ''}"
+    if notes and n and not gap["holds"]:
+        text += " (fewer than 3 pairs)" if n < 3 else (" (within the spread)" if mean > 0 else "")
+    return text
 
 
 # =========================================================================== spectra

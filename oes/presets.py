@@ -220,10 +220,12 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "sigma": 10,               # complex k-space noise per coefficient, /255 (= noise of a fully sampled image)
                   "kind": "random",          # Cartesian line mask: fastMRI-style random lines + centre
                   "sparsities": [0.5, 0.1, 0.03],   # fractions KEPT (50 %, 90 %, 97 % pruned)
-                  "steps": None,             # training iterations, no early stopping; None: the preset's
+                  "seeds": None,             # network seeds (θ_in, z; one OES mask each); None: the preset's
+                  "acquisition_seed": 0,     # k-space line masks, phase and noise: one fixed acquisition per subject
+                  "steps": None,             # training iterations, no early stopping; None: the preset's ...
+                  "min_steps": None,         # ... but at least this many (None: no minimum)
                   "mask_steps": None,        # OES iterations; None: the preset's
-                  "size": None,              # image side; None: the preset's
-                  "seed": 0},                # network init θ_in, z and the acquisitions' seed
+                  "size": None},             # image side; None: the preset's
         "quick": {"source": "shepp_logan",
                   "cross": ["shepp_logan_deformed"],   # one other subject (near transfer: same anatomy, deformed)
                   "accelerations": [4, 8],
@@ -231,10 +233,26 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "sigma": 10,               # fully sampled image ≈ 31 dB PSNR, like a clinical scan
                   "kind": "random",
                   "sparsities": [0.1, 0.03],   # the two levels the claims need (90 %, 97 % pruned); paper also 50/80 %
-                  "steps": 1000,             # 12 runs × 1 000 steps + 2 masks ≈ 4–5 min of CPU (nothing shared)
-                  "mask_steps": 1000,        # OES iterations (preset: 1 500) to stay within the chapter's budget
-                  "size": None,              # the preset's 64×64
-                  "seed": 0},
+                  "seeds": [0, 1, 2],        # 3 network inits: every comparison is paired over them
+                  "acquisition_seed": 0,     # the same acquisition of each subject for every seed
+                  "steps": None,             # the preset's training steps ...
+                  "min_steps": 3000,         # ... at least 3 000: dense DIP at 4× peaks near step 1 450 and has
+                                             # lost ≈ 2.6 dB by 2 900 (a 1 000-step horizon stopped before its peak)
+                  "mask_steps": None,        # the preset's OES steps
+                  "size": None},             # the preset's 64×64
+        "medium": {"source": "shepp_logan",
+                   "cross": ["retina", "shepp_logan_deformed", "retina_disc"],   # as at paper
+                   "accelerations": [4, 8],
+                   "n_coils": 15,
+                   "sigma": 10,
+                   "kind": "random",
+                   "sparsities": [0.5, 0.2, 0.1, 0.03],
+                   "seeds": None,            # the preset's seeds
+                   "acquisition_seed": 0,
+                   "steps": None,            # the preset's
+                   "min_steps": None,
+                   "mask_steps": None,       # the preset's
+                   "size": None},            # the preset's
         "paper": {"source": "shepp_logan",
                   "cross": ["retina", "shepp_logan_deformed", "retina_disc"],   # stand-ins for scans 2–4 (Fig 23)
                   "accelerations": [4, 8],   # M_4× and M_8×
@@ -242,10 +260,12 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "sigma": 10,
                   "kind": "random",
                   "sparsities": [0.5, 0.2, 0.1, 0.03],   # Fig 24: 50 %, 80 %, 90 %, 97 % pruned
+                  "seeds": None,             # the preset's three seeds (the paper shows one run per curve)
+                  "acquisition_seed": 0,
                   "steps": None,             # the preset's 40 000 iterations, no early stopping
+                  "min_steps": None,
                   "mask_steps": None,        # the preset's 60 000 OES iterations
-                  "size": 320,               # fastMRI's 320×320 reconstruction crop (divisible by 2^6)
-                  "seed": 0},
+                  "size": 320},              # fastMRI's 320×320 reconstruction crop (divisible by 2^6)
     },
     "05_inpainting": {  # Appendix F (Tables 7, 8): masks from inpainting (50 % missing) and denoising, both tasks
         "smoke": {"images": ["astronaut"],   # images of the grid (paper: the 14 Set-14 images)
@@ -298,35 +318,64 @@ CHAPTERS: dict[str, dict[str, dict]] = {
                   "eswmv_images": ["astronaut", "chelsea"]},   # both images
     },
     "07_noise_impedance": {   # §5, Fig 9: dense DIP, Deep Decoder, Sparse-DIP fitted to pure noise and a noisy chessboard
-        "smoke": {"seeds": [0],              # one seed (Fig 9 shows one run)
-                  "noise_steps": None,       # iterations on pure noise; None: the preset's training steps
-                  "chessboard_steps": None},  # iterations on the noisy chessboard; None: the preset's
-        "quick": {"seeds": [0],              # seed 0: Sparse-DIP's noise-fitting mask is chapter 02's (shared)
-                  "noise_steps": 3000,       # 3 runs; dense DIP needs longer to fit noise than an image (≈ 1.8 min)
-                  "chessboard_steps": 2000},  # 3 runs + 1 OES mask on the chessboard (≈ 1.7 min)
-        "paper": {"seeds": [0],              # Fig 9: one run per network
-                  "noise_steps": 40_000,     # §4.2's training length
-                  "chessboard_steps": 40_000},
+        "smoke": {"seeds": None,             # None: the preset's seeds
+                  "noise_steps": None,       # iterations on pure noise; None: noise_factor × the preset's fit steps
+                  "noise_factor": 1,
+                  "chessboard_steps": None},  # iterations on the noisy chessboard; None: the preset's fit steps
+        "quick": {"seeds": [0, 1, 2],        # 3 seeds: the comparisons are paired over them; Sparse-DIP's
+                                             # noise-fitting masks are chapter 02's (same image, same seeds)
+                  "noise_steps": None,
+                  "noise_factor": 1.5,       # dense DIP needs longer to fit noise than an image: 1.5 × the fit steps
+                  "chessboard_steps": None},  # the preset's fit steps (3 OES masks on the chessboard)
+        "medium": {"seeds": None,
+                   "noise_steps": None,
+                   "noise_factor": 1,
+                   "chessboard_steps": None},
+        "paper": {"seeds": None,             # the preset's three seeds (Fig 9 shows one run per network)
+                  "noise_steps": None,       # §4.2's training length, 40 000
+                  "noise_factor": 1,
+                  "chessboard_steps": None},
     },
     "08_architecture": {      # Finding 5 (§6, Fig 10, App. D.2, Fig 33): layer-wise kept fraction of OES / IMP masks
-        "smoke": {"sparsities": [0.2, 0.5]},          # OES fractions kept (+ the IMP density, chapter 03's)
-        "quick": {"sparsities": [0.03, 0.1, 0.5]},    # 3 % and 50 % are chapter 01's masks: one new mask (≈ 30 s);
-                                                      # IMP mask and Deep Decoder masks shared with chapters 03 / 09
-        "paper": {"sparsities": [0.03, 0.05, 0.1, 0.5]},   # Fig 10b: "various levels of sparsity" (not listed)
+        "smoke": {"sparsities": [0.2, 0.5],  # OES fractions kept (+ the IMP density)
+                  "seeds": None,             # None: the preset's seeds
+                  "density": None,           # where OES and IMP are compared; None: page 03's, else the preset's
+                  "imp_schedule": None,      # [keep per round, rounds]; None: page 03's first (gradual) schedule
+                  "imp_train_steps": None},  # Adam steps per IMP round; None: the preset's fit steps
+        "quick": {"sparsities": [0.03, 0.1, 0.5],   # 3 % and 50 % (seed 0) are chapter 01's masks, 3 % chapter 02's
+                  "seeds": [0, 1, 2],        # 3 seeds: encoder/decoder fractions as mean ± spread
+                  "density": None,           # the preset's 3 %
+                  "imp_schedule": None,      # page 03's gradual IMP (its stored masks when the settings agree)
+                  "imp_train_steps": None},  # the preset's fit steps: each round trains past dense DIP's peak
+        "medium": {"sparsities": [0.03, 0.05, 0.1, 0.5],
+                   "seeds": None,
+                   "density": None,
+                   "imp_schedule": None,
+                   "imp_train_steps": None},
+        "paper": {"sparsities": [0.03, 0.05, 0.1, 0.5],   # Fig 10b: "various levels of sparsity" (not listed)
+                  "seeds": None,             # the preset's three seeds
+                  "density": None,           # page 03's 5 % (Table 4)
+                  "imp_schedule": None,      # IMP-(0.8)^14
+                  "imp_train_steps": None},  # 40 000: magnitudes at convergence (App. B)
     },
     "09_deep_decoder_pruning": {   # App. K (Table 9, Figs 32/33): OES on the Deep Decoder vs Sparse-DIP
         "smoke": {"images": None,            # None: the preset's first image
-                  "seeds": None,             # None: the preset's first seed
+                  "seeds": None,             # None: the preset's seeds
                   "pruned": [0.27, 0.55, 0.74],   # fractions of the decoder PRUNED (App. K's "27 %, 55 %, 74 %")
                   "match": [0.27],           # levels at which Sparse-DIP is run with as many weights as the decoder
                   "prior": 0.5},             # OES prior p0 on the decoder (App. K: p0 = 0.5)
-        "quick": {"images": ["astronaut"],   # one image, seed 0: dense decoder and Sparse-DIP runs shared with 02
-                  "seeds": [0],
-                  "pruned": [0.27, 0.55, 0.74],   # 3 decoder masks + 3 sparse-decoder runs (≈ 45 s)
-                  "match": [0.27],           # 1 hourglass mask + run (≈ 65 s)
+        "quick": {"images": ["astronaut"],   # one image; dense decoder and Sparse-DIP runs are chapter 02's
+                  "seeds": [0, 1, 2],        # 3 seeds: every comparison paired over them
+                  "pruned": [0.27, 0.55, 0.74],   # 3 decoder masks + 3 sparse-decoder runs per seed
+                  "match": [0.27],           # 1 hourglass mask + run per seed
                   "prior": 0.5},
+        "medium": {"images": ["astronaut", "coffee", "chelsea"],
+                   "seeds": None,
+                   "pruned": [0.27, 0.55, 0.74],
+                   "match": [0.27, 0.55, 0.74],
+                   "prior": 0.5},
         "paper": {"images": ["astronaut", "coffee", "chelsea"],   # Table 9: three images (Pepper, Lena, Barbara)
-                  "seeds": [0],
+                  "seeds": None,             # the preset's three seeds (Table 9: one run each)
                   "pruned": [0.27, 0.55, 0.74],
                   "match": [0.27, 0.55, 0.74],
                   "prior": 0.5},
@@ -334,34 +383,53 @@ CHAPTERS: dict[str, dict[str, dict]] = {
     "10_sensitivity": {   # App. G, H.1, I, J (Figs 15, 18, 25–31): λ, p0, KL vs ℓ1 vs centred, initialisation
         "smoke": {"images": ["astronaut", "coffee"],   # two images so every comparison's code path runs
                   "n_images": None,          # used when "images" is None: the first n of the preset's images
+                  "seeds": None,             # seeds of the comparisons that train (λ, p0, init); None: the preset's.
+                                             # The mask-only sweeps use the first seed.
                   "reg_images": 2,           # first n images of the ℓ1-vs-KL best-λ comparison (Fig 29)
                   "sparsity": 0.05,          # fraction kept: App. G / H.1 prune 95 %
                   "mask_steps": None,        # None: the preset's OES steps
                   "train_steps": None,       # None: the preset's training steps
                   "lam_wide": [6, 3, 0, -4],   # decades around the preset's λ, first image (paper: 1e-3 … 1e-13)
                   "lam_fine": [1, 0, -1],    # decades, every image, KL and ℓ1 (Fig 29: 1e-8, 1e-9, ...)
-                  "train_lam": [3, 0, -4],   # decades whose masks are also trained (first image)
+                  "train_lam": [3, 0, -4],   # decades whose masks are also trained (first image, every seed)
                   "centered_images": 1,      # first n images with the centred-mean regulariser (Figs 25, 27)
                   "p0s": [0.03, 0.05, 0.5, 0.8],   # priors at 95 % pruning (Fig 15)
-                  "train_p0": True,          # also train the p0 masks (Fig 15's denoising curves)
-                  "init_dist_images": 1,     # first n images: Kaiming-uniform vs Xavier-normal (Fig 31)
-                  "init_scales": [0.1, 1, 5]},   # Kaiming ×scale on the first image (Fig 30)
+                  "train_p0": True,          # also train the p0 masks (Fig 15's denoising curves), every seed
+                  "init_dist_images": 1,     # first n images: Kaiming-uniform vs Xavier-normal (Fig 31), every seed
+                  "init_scales": [0.1, 1, 5]},   # Kaiming ×scale on the first image (Fig 30), every seed
         "quick": {"images": None,
                   "n_images": 2,             # the preset's two images
+                  "seeds": [0, 1, 2],        # 3 seeds for every comparison of trained masks
                   "reg_images": 2,           # ℓ1 vs KL needs two images
                   "sparsity": 0.05,          # as the paper's App. G / H.1 (so masks are not shared with 02: 3 %)
-                  "mask_steps": 400,         # ≈ 8 s per mask at logit lr 0.3 (preset: 1 500); 22 masks ≈ 3 min
-                  "train_steps": 1000,       # ≈ 18 s per run; 6 runs ≈ 1.8 min (total ≈ 4.7 min of CPU)
-                  "lam_wide": [6, 3, 0, -4],   # the paper's 1e-3, 1e-6, 1e-9, 1e-13 shifted onto λ = 3e-7
+                  "mask_steps": None,        # the preset's OES steps
+                  "train_steps": None,       # the preset's training steps
+                  "lam_wide": [6, 3, 0, -4],   # the paper's 1e-3, 1e-6, 1e-9, 1e-13 shifted onto the preset's λ
                   "lam_fine": [1, 0, -1],    # one decade either side: Fig 29's spacing
                   "train_lam": [3, 0, -4],   # +6 (p pinned at p0) left untrained
                   "centered_images": 1,      # Figs 25/27 on one image (paper: two)
                   "p0s": [0.03, 0.05, 0.5, 0.8],   # the paper's four priors
-                  "train_p0": False,         # judged on the masks (collapse): saves 3 runs ≈ 55 s
+                  "train_p0": False,         # judged on the masks (collapse): saves 3 masks + 9 runs
                   "init_dist_images": 1,     # paper: 4 images
                   "init_scales": [0.1, 1, 5]},   # the paper's scales
+        "medium": {"images": None,
+                   "n_images": None,
+                   "seeds": None,
+                   "reg_images": 2,
+                   "sparsity": 0.05,
+                   "mask_steps": None,
+                   "train_steps": None,
+                   "lam_wide": [6, 3, 0, -4],
+                   "lam_fine": [1, 0, -1],
+                   "train_lam": [6, 3, 0, -4],
+                   "centered_images": 2,
+                   "p0s": [0.03, 0.05, 0.5, 0.8],
+                   "train_p0": True,
+                   "init_dist_images": 4,
+                   "init_scales": [0.1, 1, 5]},
         "paper": {"images": None,
                   "n_images": None,          # all of the preset's images for the bimodal-λ claim
+                  "seeds": None,             # the preset's three seeds
                   "reg_images": 2,           # Fig 29: two images (Pepper, Flowers)
                   "sparsity": 0.05,          # App. G / H.1: 95 % pruned
                   "mask_steps": None,        # 60 000

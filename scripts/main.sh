@@ -13,6 +13,7 @@ preset=${OES_PRESET:-quick}
 
 [ "${OES_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup.sh
 start=$(date +%s)
+[ -d ../shared/reference/authors-oes-masks ] && "$PY" -m oes fetch --from ../shared/reference/authors-oes-masks || true   # the authors' published masks (chapter 08), when this machine has them
 "$PY" -m oes book run --preset "$preset"
 "$PY" -m oes book build
 echo "== main: book run ($preset) + build in $(( $(date +%s) - start )) s"

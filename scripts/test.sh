@@ -34,6 +34,7 @@ if [ "${OES_SKIP_CROSSCHECK:-0}" = 1 ]; then
 else
   phase "deepinv" bash scripts/crosscheck.sh || failed=1
 fi
+[ -d ../shared/reference/authors-oes-masks ] && "$PY" -m oes fetch --from ../shared/reference/authors-oes-masks || true   # the authors' published masks (chapter 08), when this machine has them
 if phase "smoke run" "$PY" -m oes book run --preset smoke --force \
    && phase "book build" "$PY" -m oes book build \
    && phase "browser check" "$PY" scripts/check_html.py --root .; then
