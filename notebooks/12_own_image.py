@@ -56,7 +56,7 @@ if "google.colab" in sys.modules:
 preset = "smoke"        # smoke | quick | paper: the network, the step counts and the sparsity
 image = None            # a PNG/JPEG path; None: upload one on Colab, else the built-in photo
 task = "denoising"      # denoising | inpainting
-mask_image = None       # inpainting mask, same size, white = pixels to fill in; None draws strokes
+mask_image = None       # inpainting mask, same size, white = pixels to fill in (None: draws strokes)
 add_noise = None        # σ in /255 added first, a demo; None means 25 for the built-in photo, 0 for yours
 device = "auto"         # auto | cpu | cuda | mps
 seed = 0

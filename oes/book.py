@@ -862,6 +862,7 @@ def add_book_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="re-execute even when the cache says unchanged")
     p.add_argument("--kernel", default=None,
                    help=f"Jupyter kernel name (default $OES_KERNEL or {DEFAULT_KERNEL}, installed by scripts/setup.sh)")
+    _add_plan_options(p)
     p.set_defaults(fn=_cmd_run)
     _add_plan_parser(bsub)
 

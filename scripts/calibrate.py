@@ -126,7 +126,7 @@ def cmd_oes(a):
             a.image, a.seeds, a.lam, a.lr, a.samples, a.steps, a.sampler_seeds, a.maskable):
         mask = replace(P.mask, lam=lam, lr=lr, samples=k, steps=steps, sampler_seed=ss, maskable=maskable,
                        sparsity=a.sparsity or P.mask.sparsity, record_every=a.check_every,
-                       check_every=a.check_every, stop_stable=None).to_dict()
+                       check_every=a.check_every, stop_stable=a.stop_stable, stop_patience=a.patience).to_dict()
         jobs.append({"preset": P.name, "image": image, "size": a.size or P.size, "sigma": P.sigma, "seed": seed,
                      "generator": P.generator.to_dict(), "mask": mask})
     print(f"{len(jobs)} OES jobs → {out}/oes", flush=True)
@@ -242,6 +242,8 @@ def main(argv=None):
     o.add_argument("--sampler-seeds", nargs="+", type=int, default=[0, 1])
     o.add_argument("--maskable", nargs="+", default=["all"])
     o.add_argument("--check-every", type=int, default=250)
+    o.add_argument("--stop-stable", type=float, default=None, help="the stopping rule's stability threshold")
+    o.add_argument("--patience", type=int, default=2, help="consecutive checks meeting the rule")
     t = sub.add_parser("train")
     t.add_argument("--steps", type=int, default=4000)
     t.add_argument("--lr", type=float, default=1e-2)

@@ -496,3 +496,11 @@ def test_rendered_launch_links_open_committed_notebooks():
         assert len(paths) >= 2, f"{html.name}: no Colab/Binder buttons"
         assert set(paths) == {f"notebooks/{nb.name}.ipynb"}, paths
         assert (REPO / paths[0]).is_file()
+
+
+def test_book_run_takes_the_plan_options():
+    from oes.cli import build_parser
+
+    a = build_parser().parse_args(["book", "run", "--preset", "smoke", "--executor", "processes", "--workers", "2",
+                                   "--batch", "4", "--kernel", "oes"])
+    assert (a.executor, a.workers, a.batch, a.kernel) == ("processes", 2, 4, "oes")
