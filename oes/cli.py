@@ -146,9 +146,15 @@ def _cmd_images(a) -> int:
 def _cmd_fetch(a) -> int:
     from .data import fetch, load_manifest
 
-    names = a.names or sorted(load_manifest())
+    known = load_manifest(section=None)
+    if a.source is not None and not Path(a.source).is_dir():
+        raise CLIError(f"--from {a.source!r} is not a folder; give the folder that holds the files")
+    names = a.names or sorted(n for n, e in known.items()
+                              if a.source is None or (Path(a.source) / e["file"]).is_file())
+    if not names:
+        raise CLIError(f"--from {a.source!r} holds none of the manifest's files ({', '.join(sorted(known))})")
     for n in names:
-        print(f"{n}: {fetch(n)}")
+        print(f"{n}: {fetch(n, source=a.source)}")
     return 0
 
 
@@ -183,8 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("images", help="list the available image names")
     p.set_defaults(fn=_cmd_images)
 
-    p = sub.add_parser("fetch", help="download the paper's images into the cache (checks sha256)")
-    p.add_argument("names", nargs="*", help="names from data/manifest.json (default: all)")
+    p = sub.add_parser("fetch", help="download the paper's images or the authors' masks into the cache (checks sha256)")
+    p.add_argument("names", nargs="*", help="names from data/manifest.json (default: all; with --from, all found there)")
+    p.add_argument("--from", dest="source", default=None, metavar="DIR",
+                   help="import the files from this local folder instead of downloading (same sha256 check)")
     p.set_defaults(fn=_cmd_fetch)
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -58,11 +59,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("OES_DATA_DIR", Path.home() / ".cache" / "oes"))
 
 
-def load_manifest(path: str | Path | None = None) -> dict:
+def load_manifest(path: str | Path | None = None, section: str | None = "images") -> dict:
+    """``name → entry`` of one section of ``data/manifest.json`` (``images``: the paper's test images;
+    ``reference_masks``: the authors' published masks, :mod:`oes.reference`); ``section=None``: all."""
     path = Path(path) if path else MANIFEST
     if not path.exists():
         return {}
-    return {e["name"]: e for e in json.loads(path.read_text())["images"]}
+    doc = json.loads(path.read_text())
+    sections = [k for k, v in doc.items() if isinstance(v, list)] if section is None else [section]
+    return {e["name"]: e for s in sections for e in doc.get(s, [])}
 
 
 def list_images() -> list[str]:
@@ -152,13 +157,16 @@ def _sha256(path: Path) -> str:
 
 
 def fetch(name: str, manifest: dict | None = None, dest: Path | None = None, offline_ok: bool = False,
-          timeout: float = 30.0) -> Path:
-    """Download one manifest image into the cache, verify its sha256, return its path.
+          timeout: float = 30.0, source: str | Path | None = None) -> Path:
+    """Download one manifest entry (an image or a reference mask) into the cache, verify its sha256,
+    return its path.
 
-    An already cached file with the right hash is reused.  A wrong hash or a failed
-    download leaves nothing behind.
+    ``source``: a local folder holding the file under its manifest file name (an offline machine, a
+    cluster's shared disk): it is copied instead of downloaded, with the same checksum check.  An
+    already cached file with the right hash is reused.  A wrong hash or a failed download or copy
+    leaves nothing behind.
     """
-    manifest = manifest if manifest is not None else load_manifest()
+    manifest = manifest if manifest is not None else load_manifest(section=None)
     if name not in manifest:
         raise DataError(f"{name!r} is not in the manifest; known: {', '.join(sorted(manifest)) or '(none)'}")
     entry = manifest[name]
@@ -170,12 +178,19 @@ def fetch(name: str, manifest: dict | None = None, dest: Path | None = None, off
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{entry['file']}.", suffix=".part")
     os.close(fd)
     try:
-        try:
-            with urllib.request.urlopen(entry["url"], timeout=timeout) as r, open(tmp, "wb") as f:
-                f.write(r.read())
-        except (urllib.error.URLError, OSError) as e:
-            raise DataError(f"cannot download {name!r} from {entry['url']} ({e}); this machine may be offline: "
-                            f"download it elsewhere and copy it to {target} (sha256 {entry['sha256']})") from None
+        if source is not None:
+            src = Path(source) / entry["file"]
+            if not src.is_file():
+                raise DataError(f"{name!r}: no file {entry['file']!r} in {str(source)!r}; give the folder that holds it")
+            shutil.copyfile(src, tmp)
+        else:
+            try:
+                with urllib.request.urlopen(entry["url"], timeout=timeout) as r, open(tmp, "wb") as f:
+                    f.write(r.read())
+            except (urllib.error.URLError, OSError) as e:
+                raise DataError(f"cannot download {name!r} from {entry['url']} ({e}); this machine may be offline: "
+                                f"download it elsewhere and import it with `oes fetch {name} --from DIR` "
+                                f"(sha256 {entry['sha256']})") from None
         got = _sha256(Path(tmp))
         if got != entry["sha256"]:
             raise DataError(f"checksum mismatch for {name!r}: expected sha256 {entry['sha256']}, got {got}; "

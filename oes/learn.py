@@ -36,7 +36,7 @@ from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Operator
 
-__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence",
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio",
            "learn_mask", "masked_output"]
 
 
@@ -60,6 +60,7 @@ class MaskConfig:
     check_every: int = 250
     stop_stable: float | None = None
     stop_patience: int = 3
+    sampler_seed: int | None = None  # seeds the Concrete draws; None: the run's seed (θ_in, z, noise)
 
     def __post_init__(self):
         if not 0 < self.sparsity <= 1:
@@ -72,9 +73,8 @@ class MaskConfig:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.samples < 1 or self.steps < 0:
             raise ValueError("samples must be ≥ 1 and steps ≥ 0")
-        if self.check_every < 1 or self.check_every % self.record_every:
-            raise ValueError(f"check_every ({self.check_every}) must be a positive multiple of record_every "
-                             f"({self.record_every})")
+        if self.check_every < 1 or self.record_every < 1:
+            raise ValueError(f"check_every and record_every must be ≥ 1, got {self.check_every}, {self.record_every}")
         if self.stop_stable is not None and not 0 < self.stop_stable <= 1:
             raise ValueError(f"stop_stable must be in (0, 1] (fraction of the kept set unchanged), got {self.stop_stable}")
         if self.stop_patience < 1:
@@ -230,10 +230,56 @@ def convergence(v: torch.Tensor, sparsity: float, previous: torch.Tensor | None 
     return {"kept_stable": kept_stable, "above_half": above, "converged": bool(ok), "kept": kept}
 
 
+def gradient_balance(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
+                     cfg: MaskConfig = MaskConfig(), samples: int = 8, seed: int = 0) -> dict:
+    r"""Prior vs data at the start of mask learning (p = 1/2, v = 0): the λ rule of ``docs/calibration.md``.
+
+    The data gradient ∂R/∂v_i is measured through ``samples`` Concrete draws (its per-weight RMS, then the
+    median and 97th percentile over the d logits); the prior's gradient at v = 0 is the same for every
+    weight: λ · ∂KL/∂v = λ · p(1 − p)(v − logit p0) = λ · |logit p0| / 4. Their ratio says how strongly the
+    prior pulls compared with the image. The data term is a *mean* over pixel values and the KL a *sum*
+    over weights, so the paper's λ = 1e-9 (3.0 M weights, 786 k pixel values) does not carry over to
+    another network or image size; keeping this ratio does (:func:`lambda_for_ratio`).
+    """
+    operator = operator or Operator()
+    names = maskable_names(net, cfg.maskable)
+    params = dict(net.named_parameters())
+    theta = [params[n].detach() for n in names]
+    sizes = [t.numel() for t in theta]
+    v = torch.zeros(sum(sizes), device=z.device, requires_grad=True)
+    rng = torch.Generator(device=z.device).manual_seed(int(seed) + 32452843)
+    req = {n: p.requires_grad for n, p in net.named_parameters()}
+    for p in net.parameters():
+        p.requires_grad_(False)
+    net.train()
+    sq = torch.zeros_like(v)
+    try:
+        for _ in range(samples):
+            m_hat = Concrete(v, cfg.temperature, rng)
+            masked = {n: th * m.view(th.shape) for n, th, m in zip(names, theta, m_hat.split(sizes))}
+            g, = torch.autograd.grad(operator.data_fidelity(functional_call(net, masked, (z,), strict=False), y), v)
+            sq += g.pow(2)
+    finally:
+        for n, p in net.named_parameters():
+            p.requires_grad_(req[n])
+    rms = (sq / samples).sqrt()
+    kl = cfg.lam * abs(math.log(cfg.p0 / (1 - cfg.p0))) / 4
+    med, p97 = float(rms.median()), float(rms.quantile(0.97)) if rms.numel() <= 16_000_000 else float("nan")
+    return {"d": v.numel(), "pixels": int(y.numel()), "data_median": med, "data_p97": p97, "kl": kl,
+            "ratio_median": kl / med if med else float("inf"), "ratio_p97": kl / p97 if p97 else float("inf")}
+
+
+def lambda_for_ratio(balance: dict, ratio: float, p0: float) -> float:
+    """The λ that makes the prior's gradient at v = 0 ``ratio`` times the median data gradient of
+    ``balance`` (:func:`gradient_balance`): λ = ratio · median / (|logit p0| / 4)."""
+    return ratio * balance["data_median"] / (abs(math.log(p0 / (1 - p0))) / 4)
+
+
 # ---------------------------------------------------------------- shared with oes.batched.learn_mask_batch
-def mask_rng(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The Concrete sampler's random stream for ``seed``."""
-    return torch.Generator(device=device).manual_seed(int(seed) + 32452843)
+def mask_rng(seed: int, cfg: MaskConfig, device: torch.device | str = "cpu") -> torch.Generator:
+    """The Concrete sampler's random stream: ``cfg.sampler_seed``, or the run's ``seed`` when None."""
+    return torch.Generator(device=device).manual_seed(int(seed if cfg.sampler_seed is None else cfg.sampler_seed)
+                                                      + 32452843)
 
 
 def _check_loss(loss: torch.Tensor, step: int, lr: float, who: str = "") -> None:
@@ -314,12 +360,14 @@ def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
 def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
                cfg: MaskConfig = MaskConfig(), seed: int = 0, x_true: torch.Tensor | None = None,
                meta: dict | None = None, progress: bool | None = None, desc: str = "OES mask",
-               to_image: Callable[[torch.Tensor], torch.Tensor] | None = None) -> MaskResult:
+               to_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               on_check: Callable[[int, torch.Tensor], None] | None = None) -> MaskResult:
     r"""Algorithm 1: learn p by Adam on v through Concrete samples, then m* = C(p*).
 
     ``net`` holds θ_in and is not modified (BN running statistics aside).  ``x_true``
     (optional) is used only to record the PSNR of the relaxed output, after ``to_image``
-    (e.g. the complex magnitude for MRI; identity by default).
+    (e.g. the complex magnitude for MRI; identity by default). ``on_check(step, v)`` (optional) is
+    called at every convergence check with the current logits (a detached view: copy to keep).
     """
     operator = operator or Operator()
     device = z.device
@@ -331,7 +379,7 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
     d = sum(sizes)
     v = torch.zeros(d, device=device, requires_grad=True)
     opt = torch.optim.Adam([v], lr=cfg.lr)
-    rng = mask_rng(seed, device)
+    rng = mask_rng(seed, cfg, device)
     req = {n: p.requires_grad for n, p in net.named_parameters()}
     for p in net.parameters():
         p.requires_grad_(False)
@@ -354,10 +402,13 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
             analytic_kl = cfg.reg == "kl"
             loss = data if analytic_kl else data + cfg.lam * regulariser(v, cfg.reg, cfg.p0, cfg.sparsity)
             _check_loss(loss, step, cfg.lr)
-            if step % cfg.record_every == 0 or step == cfg.steps - 1:
+            check = conv.due(step)
+            if step % cfg.record_every == 0 or step == cfg.steps - 1 or check:
                 row = _record_row(step, data, v, cfg, out, x_true, to_image)
-                if conv.due(step):
+                if check:
                     conv.check(v, row)
+                    if on_check is not None:
+                        on_check(step, v.detach())
                     bar.set_postfix(stable=f"{row['kept_stable']:.3f}", above=f"{row['above_half']:.2f}",
                                     refresh=False)
                 rows.append(row)

@@ -16,6 +16,21 @@ name           score (higher = keep)                                       paper
 ``imp``        |θ_trained| with rewinding (:mod:`oes.imp`)                 Frankle & Carbin 2018
 =============  ==========================================================  ===================
 
+The authors' baseline scripts (``utils/imp.py`` of ``Avra98/Optimal-Eye-Surgeon``, read at commit
+0449497a) differ from these reference algorithms. So that the book can tell whether the paper's margin
+over the baselines comes from OES or from weaker baselines, their variants are extra, clearly named
+methods (our code, written from a reading of theirs; each keeps exactly n_keep(s, d) like every pruner):
+
+===================  ===============================================================================
+``snip_authors``     |∂L/∂θ| — the gradient alone, not the connection sensitivity |θ ⊙ ∂L/∂θ|
+``grasp_authors``    keeps the *smallest* ∂(gᵀθ)/∂θ = H θ + g (a Hessian–weight product plus the
+                     gradient, not θ ⊙ H g); as written, their ``grasp_prune`` keeps the fraction 1 − s
+                     (scores ≤ the int(s·d)-th largest) where their SNIP/SynFlow keep s — here: s
+``synflow_authors``  |∂(Σ G(θ_in, z))/∂θ|: one shot (no rounds), the signed θ_in (not |θ|), the real
+                     input z (not ones), BN in training mode, the sum taken after the sigmoid, and no
+                     θ factor
+===================  ===============================================================================
+
 Scope:
 
 * ``global`` — one ranking over all maskable parameters (:func:`~oes.learn.rank_mask`, ties
@@ -50,6 +65,7 @@ from .masks import Mask, maskable_names
 from .operators import Operator
 
 __all__ = ["PRUNERS", "random_pruning", "magnitude_pruning", "snip", "grasp", "synflow",
+           "snip_authors", "grasp_authors", "synflow_authors",
            "random_scores", "magnitude_scores", "snip_scores", "grasp_scores", "synflow_scores",
            "hessian_gradient_product", "select", "local_quotas", "check_sparsity", "add_prune_parser"]
 
@@ -359,10 +375,54 @@ def synflow(net: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, oper
     return mask
 
 
+# ---------------------------------------------------------------------------- the authors' variants
+def _authors_scores(net: nn.Module, z: torch.Tensor, y: torch.Tensor | None, operator: Operator | None,
+                    maskable: str, kind: str) -> dict[str, torch.Tensor]:
+    names = maskable_names(net, maskable)
+    params = dict(net.named_parameters())
+    ps = [params[n] for n in names]
+    with _scoring(net):
+        net.train()
+        if kind == "synflow":                      # Σ of the output (after the sigmoid), real input, signed θ
+            g = _grads(net(z).sum(), ps)
+            return {n: gi.abs().double().cpu() for n, gi in zip(names, g)}
+        loss = _data_loss(net, z, y, operator)
+        if kind == "snip":                         # |∂L/∂θ|, no θ factor
+            g = _grads(loss, ps)
+            return {n: gi.abs().double().cpu() for n, gi in zip(names, g)}
+        g = _grads(loss, ps, create_graph=True)    # grasp: ∂(gᵀθ)/∂θ = H θ + g, smallest kept
+        inner = sum((gi * p).sum() for gi, p in zip(g, ps) if gi.requires_grad)
+        h = _grads(inner, ps) if isinstance(inner, torch.Tensor) else [gi.detach() for gi in g]
+        return {n: (-hi.detach()).double().cpu() for n, hi in zip(names, h)}
+
+
+def snip_authors(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
+                 sparsity: float = 0.05, scope: str = "global", maskable: str = "all", seed: int = 0) -> Mask:
+    """The authors' SNIP: keep the largest |∂L/∂θ| at θ_in (gradient magnitude only; module docstring)."""
+    return select(_authors_scores(net, z, y, operator, maskable, "snip"), sparsity, scope,
+                  meta=_meta("snip_authors", maskable, seed))
+
+
+def grasp_authors(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
+                  sparsity: float = 0.05, scope: str = "global", maskable: str = "all", seed: int = 0) -> Mask:
+    """The authors' GraSP score H θ + g, keeping its smallest values, at density ``sparsity`` (module docstring)."""
+    return select(_authors_scores(net, z, y, operator, maskable, "grasp"), sparsity, scope,
+                  meta=_meta("grasp_authors", maskable, seed))
+
+
+def synflow_authors(net: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, operator: Operator | None = None,
+                    *, sparsity: float = 0.05, scope: str = "global", maskable: str = "all", seed: int = 0) -> Mask:
+    """The authors' SynFlow: one shot, |∂ΣG(θ_in, z)/∂θ| with the signed weights and the real input
+    (``y`` is ignored; module docstring)."""
+    return select(_authors_scores(net, z, None, operator, maskable, "synflow"), sparsity, scope,
+                  meta=_meta("synflow_authors", maskable, seed))
+
+
 #: method name → pruner(net, z, y, operator=None, *, sparsity, scope, maskable, seed) -> Mask.
 #: Pruning-at-initialisation methods only; IMP (which trains) is :func:`oes.imp.iterative_magnitude_pruning`.
 PRUNERS: dict[str, Callable[..., Mask]] = {
     "random": random_pruning, "magnitude": magnitude_pruning, "snip": snip, "grasp": grasp, "synflow": synflow,
+    "snip_authors": snip_authors, "grasp_authors": grasp_authors, "synflow_authors": synflow_authors,
 }
 
 

@@ -101,3 +101,21 @@ def test_plot_imp_rounds():
     labels = [l.get_label() for l in ax.lines]
     assert labels[0].startswith("IMP round 1 (100.0% kept)") and labels[2].startswith("IMP round 3")
     assert labels[1].startswith("_")                                    # middle rounds: no legend entry
+
+
+def test_paired_gap_holds_only_beyond_the_spread():
+    from oes.compare import paired_gap
+    rows = []
+    for sd, (a, b) in enumerate([(25.0, 23.0), (24.5, 23.5), (26.0, 24.0)]):
+        rows += [{"image": "x", "seed": sd, "method": "sparse", "final_psnr": a},
+                 {"image": "x", "seed": sd, "method": "dense", "final_psnr": b}]
+    df = pd.DataFrame(rows)
+    g = paired_gap(df, "sparse", "dense")
+    assert g["n"] == 3 and abs(g["mean"] - 5 / 3) < 1e-12 and g["holds"]
+    assert abs(g["std"] - pd.Series([2.0, 1.0, 2.0]).std()) < 1e-12 and g["min"] == 1.0
+    # a gap smaller than its spread does not hold, nor does one measured on fewer than 3 pairs
+    df.loc[(df.seed == 1) & (df.method == "sparse"), "final_psnr"] = 22.0   # d = 2, −1.5, 2
+    g = paired_gap(df, "sparse", "dense")
+    assert not g["holds"] and "within the spread" in g["text"]
+    assert not paired_gap(df[df.seed < 1], "sparse", "dense")["holds"]
+    assert not paired_gap(df, "dense", "sparse")["holds"]

@@ -329,3 +329,62 @@ def test_cli_prune_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("error:") == 3 and "\n" not in err.strip().splitlines()[0]
     assert not (tmp_path / "m.pt").exists()
+
+
+# ------------------------------------------------------------------ the authors' variants
+def _flat_grads(net, scalar_fn):
+    ps = list(net.parameters())
+    for p in ps:
+        p.requires_grad_(True)
+    return torch.autograd.grad(scalar_fn(), ps)
+
+
+def test_snip_authors_ranks_the_gradient_alone(setup):
+    net, z, y, op = setup
+    work = copy.deepcopy(net).train()
+    g = _flat_grads(work, lambda: op.data_fidelity(work(z), y))
+    flat = torch.cat([gi.abs().flatten() for gi in g]).double()
+    ref = torch.zeros_like(flat, dtype=torch.bool)
+    ref[torch.argsort(flat, descending=True, stable=True)[:n_keep(0.1, flat.numel())]] = True
+    m = PRUNERS["snip_authors"](net, z, y, op, sparsity=0.1)
+    assert torch.equal(m.flat(), ref)
+    assert not torch.equal(m.flat(), snip(net, z, y, op, sparsity=0.1).flat())   # |g| ≠ |θ g|
+
+
+def test_grasp_authors_keeps_the_smallest_hessian_weight_product_plus_gradient(setup):
+    net, z, y, op = setup
+    work = copy.deepcopy(net).train()
+    ps = list(work.parameters())
+    theta = [p.detach().clone() for p in ps]
+    loss = lambda: op.data_fidelity(work(z), y)               # noqa: E731
+    g0 = _flat_grads(work, loss)
+    eps = 1e-3                                                  # H θ by a central difference of g along θ
+    with torch.no_grad():
+        for p, t in zip(ps, theta):
+            p.copy_(t * (1 + eps))
+    gp = _flat_grads(work, loss)
+    with torch.no_grad():
+        for p, t in zip(ps, theta):
+            p.copy_(t * (1 - eps))
+    gm = _flat_grads(work, loss)
+    score = torch.cat([((a - b) / (2 * eps) + c).flatten() for a, b, c in zip(gp, gm, g0)]).double()
+    k = n_keep(0.1, score.numel())
+    m = PRUNERS["grasp_authors"](net, z, y, op, sparsity=0.1)
+    kept = score[m.flat()]
+    dropped = score[~m.flat()]
+    assert m.n_kept == k
+    # kept = the smallest scores (up to the finite-difference error near the threshold)
+    assert (kept <= dropped.min() + 1e-3 * score.abs().max()).float().mean() > 0.97
+
+
+def test_synflow_authors_is_one_shot_on_the_real_input_and_ignores_y(setup):
+    net, z, y, op = setup
+    work = copy.deepcopy(net).train()
+    g = _flat_grads(work, lambda: work(z).sum())
+    flat = torch.cat([gi.abs().flatten() for gi in g]).double()
+    ref = torch.zeros_like(flat, dtype=torch.bool)
+    ref[torch.argsort(flat, descending=True, stable=True)[:n_keep(0.1, flat.numel())]] = True
+    m = PRUNERS["synflow_authors"](net, z, y, op, sparsity=0.1)
+    assert torch.equal(m.flat(), ref)
+    assert torch.equal(PRUNERS["synflow_authors"](net, z, torch.zeros_like(y), op, sparsity=0.1).flat(), m.flat())
+    assert not torch.equal(PRUNERS["synflow_authors"](net, z * 0.5, y, op, sparsity=0.1).flat(), m.flat())
