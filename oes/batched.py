@@ -330,7 +330,7 @@ def fit_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: Sequenc
               x_trues: Sequence[torch.Tensor | None] | None = None, seeds: Sequence[int],
               checkpoints: Sequence[str | Path | None] | None = None,
               to_images: Sequence[Callable | None] | None = None, callbacks: Sequence[Any] = (),
-              progress: bool | None = None, desc: str = "batch") -> list[FitResult]:
+              progress: bool | None = None, desc: str = "batch", exact: bool = True) -> list[FitResult]:
     r""":func:`oes.fit.fit` for N networks of one architecture at once; returns one
     :class:`~oes.fit.FitResult` per network, in order, each what ``fit`` returns for that network alone.
 
@@ -348,6 +348,8 @@ def fit_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: Sequenc
       evenly among the members in it), plus the seconds of a checkpoint it resumed from.
     * A NaN/inf loss raises ``FloatingPointError`` naming the member and the step; the other members
       keep their last periodic checkpoint.
+    * ``exact=False`` makes every convolution one grouped call (no per-layer check, see the module
+      docstring): numbers then agree with the solo run to float rounding only.
     """
     n = len(nets)
     device = _check_batch(nets, zs, ys)
@@ -402,7 +404,7 @@ def fit_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: Sequenc
     names = [k for k, _ in nets[0].named_parameters()]
     running = _running_names(nets[0])
     masked_names = [k for k in names if any(k in m.mask for m in members)]
-    net_g = StackedGenerator(nets[0], exact=True)
+    net_g = StackedGenerator(nets[0], exact=exact)
 
     def stack(fn) -> torch.Tensor:
         return torch.stack([fn(m) for m in members])
@@ -545,7 +547,8 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                      operators: Sequence[Operator | None] | None = None, *, cfg: MaskConfig = MaskConfig(),
                      seeds: Sequence[int], x_trues: Sequence[torch.Tensor | None] | None = None,
                      to_images: Sequence[Callable | None] | None = None, metas: Sequence[dict | None] | None = None,
-                     progress: bool | None = None, desc: str = "OES masks") -> list[MaskResult]:
+                     on_checks: Sequence[Callable[[int, torch.Tensor], None] | None] | None = None,
+                     progress: bool | None = None, desc: str = "OES masks", exact: bool = True) -> list[MaskResult]:
     r""":func:`oes.learn.learn_mask` (Algorithm 1) for N problems at once, one :class:`~oes.learn.MaskResult`
     per network, each what ``learn_mask`` returns for that problem alone.
 
@@ -554,7 +557,9 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     in closed form, and the convergence checks and the optional stopping rule are ``learn_mask``'s own: a
     member whose rule fires leaves the batch and the others continue. ``net`` weights θ_in are not
     changed (BatchNorm running statistics aside, as in ``learn_mask``). ``MaskResult.seconds`` is the
-    member's share of the batch's wall time.
+    member's share of the batch's wall time. ``metas`` and ``on_checks`` are ``learn_mask``'s ``meta`` and
+    ``on_check`` per member (``on_check(step, v)`` gets the member's logits, a detached view: copy to keep).
+    ``exact``: as in :func:`fit_batch`.
     """
     n = len(nets)
     device = _check_batch(nets, zs, ys)
@@ -563,6 +568,7 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     x_trues = _as_list(x_trues, n, "x_trues")
     to_images = _as_list(to_images, n, "to_images")
     metas = _as_list(metas, n, "metas")
+    on_checks = _as_list(on_checks, n, "on_checks")
     if not isinstance(cfg, MaskConfig):
         raise BatchError(f"cfg is a {type(cfg).__name__}, expected one oes.learn.MaskConfig for the whole batch")
 
@@ -572,13 +578,13 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     shapes = [dict(nets[0].named_parameters())[k].shape for k in names]
     sizes = [s.numel() for s in shapes]
     d = sum(sizes)
-    net_g = StackedGenerator(nets[0], exact=True)
+    net_g = StackedGenerator(nets[0], exact=exact)
     theta = {k: torch.stack([dict(net.named_parameters())[k].detach() for net in nets]) for k in all_names}
     B = {k: torch.stack([dict(net.named_buffers())[k].detach() for net in nets]) for k in running}
     v = torch.zeros(n, d, device=device, requires_grad=True)
     EA, ES = torch.zeros_like(v), torch.zeros_like(v)
     hyper = (float(cfg.lr), (0.9, 0.999), 1e-8)       # torch.optim.Adam's defaults, as learn_mask uses them
-    rngs = [mask_rng(s, device) for s in seeds]
+    rngs = [mask_rng(s, cfg, device) for s in seeds]
     req = [{k: p.requires_grad for k, p in net.named_parameters()} for net in nets]
     for net in nets:
         net.train()
@@ -627,11 +633,14 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                           for j in range(len(active))]
             for j, i in enumerate(active):
                 _check_loss(losses[j], step, cfg.lr, who=_who(i, seeds[i]))
-            if step % cfg.record_every == 0 or step == cfg.steps - 1:
+            check = convs[active[0]].due(step)
+            if step % cfg.record_every == 0 or step == cfg.steps - 1 or check:
                 for j, i in enumerate(active):
                     row = _record_row(step, data[j], v[j], cfg, out[:, j], x_trues[i], to_images[i])
-                    if convs[i].due(step):
+                    if check:
                         convs[i].check(v[j], row)
+                        if on_checks[i] is not None:
+                            on_checks[i](step, v[j].detach())
                     rows[i].append(row)
             v.grad = None
             torch.stack(losses).sum().backward()
