@@ -631,8 +631,10 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                 rows_v = v.unbind(0)
                 losses = [data[j] + cfg.lam * regulariser(rows_v[j], cfg.reg, cfg.p0, cfg.sparsity)
                           for j in range(len(active))]
+            finite = torch.isfinite(torch.stack([l.detach() for l in losses])).tolist()   # one sync, not N
             for j, i in enumerate(active):
-                _check_loss(losses[j], step, cfg.lr, who=_who(i, seeds[i]))
+                if not finite[j]:
+                    _check_loss(losses[j], step, cfg.lr, who=_who(i, seeds[i]))
             check = convs[active[0]].due(step)
             if step % cfg.record_every == 0 or step == cfg.steps - 1 or check:
                 for j, i in enumerate(active):

@@ -160,7 +160,8 @@ def test_learn_mask_batch_matches_solo_and_stops_members_early():
     def on_check(kind, i):
         return lambda step, v: seen[kind][i].append((step, v.clone()))
 
-    solo = [learn_mask(build_generator(TINY, i), m["zs"][i], m["ys"][i], m["operators"][i], cfg=MASK_CFG,
+    solo_nets = [build_generator(TINY, i) for i in range(3)]
+    solo = [learn_mask(solo_nets[i], m["zs"][i], m["ys"][i], m["operators"][i], cfg=MASK_CFG,
                        seed=m["seeds"][i], x_true=m["x_trues"][i], progress=False, on_check=on_check("solo", i))
             for i in range(3)]
     nets = [build_generator(TINY, i) for i in range(3)]
@@ -179,8 +180,9 @@ def test_learn_mask_batch_matches_solo_and_stops_members_early():
         assert torch.equal(a.logits, b.logits)
     for a, b in zip(seen["solo"], seen["batched"]):                     # on_check: same steps, same logits
         assert [s for s, _ in a] == [s for s, _ in b] and all(torch.equal(u, w) for (_, u), (_, w) in zip(a, b))
-    for net, b0 in zip(nets, before):                                     # θ_in untouched, grads restored
+    for net, b0, ref in zip(nets, before, solo_nets):                     # θ_in untouched, grads restored,
         assert all(torch.equal(p, b0[k]) and p.requires_grad for k, p in net.named_parameters())
+        assert _same_state(net, ref)                                      # BN running statistics as solo
 
 
 def test_learn_mask_batch_other_regulariser_and_weights_only():
