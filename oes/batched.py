@@ -34,6 +34,15 @@ weights, mask and logits are **bitwise equal** to the same run alone (``tests/te
 On a GPU the layers are always grouped (cuDNN's own algorithm choice is not bitwise reproducible
 anyway); results then agree to float rounding, not bitwise.
 
+Why bitwise matters: training amplifies rounding. With plain grouped convolutions (``exact=False``,
+differences of ~1e-7 in a forward pass) two quick-preset runs ended 0.05 and 0.28 dB apart in final
+PSNR after 2,000 steps, and two OES masks learned over 1,500 steps kept only 17–20 % of the same
+weights (chance: 3 %) — see the ``agreement`` section of ``benchmarks/bench_batched.py``. Anything
+else that changes rounding does the same: a solo quick run's losses at 1 and 2 threads already differ
+from step 1 on (0.3 % by step 20; PyTorch picks another kernel for the 1×1 output convolution at 2
+threads). A stored result is therefore reproducible bit for bit only on the same kind of machine at
+the same thread count — batched or not.
+
 Restrictions (checked, with a one-line error): the N networks must have one architecture (same
 :class:`~oes.generators.GeneratorConfig`, built by :func:`~oes.generators.build_generator`), the
 inputs and measurements one shape, all tensors one device; callbacks (SGLD, IMP hooks) act on one
