@@ -87,7 +87,8 @@ def _timed(fn, k, device):
 
 
 def per_step(fn, k1, k2, repeat, device, threads=None):
-    """Seconds per call-step of fn(k): (t(k2) − t(k1)) / (k2 − k1), best of ``repeat``."""
+    """Seconds per call-step of fn(k): (t(k2) − t(k1)) / (k2 − k1), best of ``repeat``; NaN when no
+    measurement gave t(k2) > t(k1) (a machine too busy to measure on)."""
     old = torch.get_num_threads()
     if threads and device.type == "cpu":
         torch.set_num_threads(threads)
@@ -97,8 +98,9 @@ def per_step(fn, k1, k2, repeat, device, threads=None):
         for _ in range(repeat):
             t1 = _timed(fn, k1, device)
             t2 = _timed(fn, k2, device)
-            best = min(best, max(t2 - t1, 1e-9) / (k2 - k1))
-        return best
+            if t2 > t1:
+                best = min(best, (t2 - t1) / (k2 - k1))
+        return best if best < float("inf") else float("nan")
     finally:
         torch.set_num_threads(old)
 
