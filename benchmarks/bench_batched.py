@@ -272,7 +272,8 @@ def main(argv=None):
     batched_threads = [None] if gpu else [1, 2]
     info = {"device": torch.cuda.get_device_name(device) if gpu else platform.processor() or platform.machine(),
             "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "note": "times per run-step in ms; sequential = today's in-process loop at 2 threads"}
+            "note": "times per run-step in ms; sequential = today's in-process loop at 2 threads",
+            "loadavg_start": os.getloadavg()}
     print(f"device {info['device']}, torch {torch.__version__}")
     head = " ".join(f"{'batched@' + str(t) if t else 'batched':>9s} {'ratio':>7s}" for t in batched_threads)
     print(f"{'section':11s} {'N':>3s} {'sequential':>12s} {head}")
@@ -300,6 +301,8 @@ def main(argv=None):
         print(f"goal: batched throughput at quick, N = 16 = {goal[0][key]:.2f} × sequential (target ≥ {target})")
     if a.agreement:
         result["agreement"] = agreement(device, threads2=a.threads2 and not gpu)
+    info["loadavg_end"] = os.getloadavg()   # 1/5/15-min load: above the core count, the times are not clean
+    print(f"load average at start {info['loadavg_start']}, at end {info['loadavg_end']} ({os.cpu_count()} cores)")
     if a.json:
         path = Path(a.json)
         if gpu and path.name == "benchmark_batched.json":
