@@ -86,23 +86,29 @@ def _timed(fn, k, device):
     return time.perf_counter() - t
 
 
-def per_step(fn, k1, k2, repeat, device, threads=None):
-    """Seconds per call-step of fn(k): (t(k2) − t(k1)) / (k2 − k1), best of ``repeat``; NaN when no
-    measurement gave t(k2) > t(k1) (a machine too busy to measure on)."""
+def per_step(fns, k1, k2, repeat, device):
+    """Seconds per call-step of each ``(fn, threads)`` in ``fns``: (t(k2) − t(k1)) / (k2 − k1), best of
+    ``repeat`` rounds. The candidates are measured in turn within each round, so a burst of load from
+    another process hits all of them alike. NaN when no round gave t(k2) > t(k1) (too busy to measure)."""
     old = torch.get_num_threads()
-    if threads and device.type == "cpu":
-        torch.set_num_threads(threads)
-    try:
-        fn(1)
-        best = float("inf")
-        for _ in range(repeat):
-            t1 = _timed(fn, k1, device)
-            t2 = _timed(fn, k2, device)
+
+    def timed(fn, threads, k):
+        if threads and device.type == "cpu":
+            torch.set_num_threads(threads)
+        try:
+            return _timed(fn, k, device)
+        finally:
+            torch.set_num_threads(old)
+
+    for fn, threads in fns:
+        timed(fn, threads, 1)                      # warm-up
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for j, (fn, threads) in enumerate(fns):
+            t1, t2 = timed(fn, threads, k1), timed(fn, threads, k2)
             if t2 > t1:
-                best = min(best, (t2 - t1) / (k2 - k1))
-        return best if best < float("inf") else float("nan")
-    finally:
-        torch.set_num_threads(old)
+                best[j] = min(best[j], (t2 - t1) / (k2 - k1))
+    return [b if b < float("inf") else float("nan") for b in best]
 
 
 def fit_runners(m: Members, n):
@@ -137,11 +143,11 @@ def throughput(section, gcfg, size, ns, steps, repeat, device, batched_threads):
     k1, k2 = steps
     for n in ns:
         seq, bat, n_seq = (fit_runners if section.startswith("fit") else mask_runners)(members, n)
-        row = {"section": section, "size": size, "N": n,
-               "sequential_ms": 1e3 * per_step(seq, k1, k2, repeat, device, threads=2) / n_seq}
-        for th in batched_threads:
+        times = per_step([(seq, 2)] + [(bat, th) for th in batched_threads], k1, k2, repeat, device)
+        row = {"section": section, "size": size, "N": n, "sequential_ms": 1e3 * times[0] / n_seq}
+        for th, t in zip(batched_threads, times[1:]):
             label = f"@{th}" if th else ""
-            row[f"batched{label}_ms"] = 1e3 * per_step(bat, k1, k2, repeat, device, threads=th) / n
+            row[f"batched{label}_ms"] = 1e3 * t / n
             row[f"speedup{label}"] = row["sequential_ms"] / row[f"batched{label}_ms"]
         rows.append(row)
         cells = " ".join(f"{row[f'batched{lb}_ms']:9.2f} {row[f'speedup{lb}']:6.2f}×"
@@ -183,9 +189,10 @@ def forward_backward(n, repeat, device, threads_list):
     rows = []
     for th in threads_list:
         row = {"section": "fwd+bwd", "N": n, "threads": th}
-        for name, fn in (("separate", separate), ("vmap", vmapped), ("grouped", stacked(False)),
-                         ("exact", stacked(True))):
-            row[f"{name}_ms"] = 1e3 * per_step(fn, 2, 6, repeat, device, threads=th) / n
+        variants = (("separate", separate), ("vmap", vmapped), ("grouped", stacked(False)), ("exact", stacked(True)))
+        times = per_step([(fn, th) for _, fn in variants], 2, 6, repeat, device)
+        for (name, _), t in zip(variants, times):
+            row[f"{name}_ms"] = 1e3 * t / n
         rows.append(row)
         print(f"fwd+bwd N={n} threads={th}: " + "  ".join(f"{k[:-3]} {row[k]:.2f}" for k in row if k.endswith("_ms"))
               + " ms/run", flush=True)
