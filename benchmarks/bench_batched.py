@@ -285,20 +285,36 @@ def main(argv=None):
     head = " ".join(f"{'batched@' + str(t) if t else 'batched':>9s} {'ratio':>7s}" for t in batched_threads)
     print(f"{'section':11s} {'N':>3s} {'sequential':>12s} {head}")
     rows = []
+    result = {"info": info, "rows": rows}
+    path = None
+    if a.json:
+        path = Path(a.json)
+        if gpu and path.name == "benchmark_batched.json":
+            path = path.with_name("benchmark_batched_cuda.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def save():   # after every section: a run cut short keeps what it measured
+        info["loadavg_end"] = os.getloadavg()   # 1/5/15-min load: above the core count, the times are not clean
+        if path is not None:
+            path.write_text(json.dumps(result, indent=1, default=float))
+
     quick_steps = a.steps or ((10, 30) if gpu else (4, 12))
     paper_steps = a.steps or ((5, 15) if gpu else (1, 3))
     if "fit" in a.sections:
         rows += throughput("fit@quick", QUICK.generator, QUICK.size, a.ns, quick_steps, a.repeat, device, batched_threads)
+        save()
     if "mask" in a.sections:
         rows += throughput("mask@quick", QUICK.generator, QUICK.size, a.ns, quick_steps, a.repeat, device,
                            batched_threads)
+        save()
     if "paper" in a.sections:
         pt = [None] if gpu else [2]
         rows += throughput("fit@paper", PAPER.generator, 256, [1, 4], paper_steps, 1, device, pt)
         rows += throughput("mask@paper", PAPER.generator, 256, [1, 4], paper_steps, 1, device, pt)
+        save()
     if "fwd" in a.sections:
         rows += forward_backward(16, a.repeat, device, [None] if gpu else [1, 2])
-    result = {"info": info, "rows": rows}
+        save()
     goal = [r for r in rows if r["section"] == "fit@quick" and r["N"] == 16]
     if goal:
         key = "speedup" if gpu else "speedup@2"
@@ -308,16 +324,10 @@ def main(argv=None):
         print(f"goal: batched throughput at quick, N = 16 = {goal[0][key]:.2f} × sequential (target ≥ {target})")
     if a.agreement:
         result["agreement"] = agreement(device, threads2=a.threads2 and not gpu)
-    info["loadavg_end"] = os.getloadavg()   # 1/5/15-min load: above the core count, the times are not clean
+    save()
     print(f"load average at start {info['loadavg_start']}, at end {info['loadavg_end']} ({os.cpu_count()} cores)")
-    if a.json:
-        path = Path(a.json)
-        if gpu and path.name == "benchmark_batched.json":
-            path = path.with_name("benchmark_batched_cuda.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1, default=float))
+    if path is not None:
         print(f"wrote {path}")
-
 
 if __name__ == "__main__":
     main()
