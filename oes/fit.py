@@ -96,6 +96,78 @@ def _call(callbacks, method, *args):
             fn(*args)
 
 
+# ---------------------------------------------------------------- shared with oes.batched.fit_batch
+def fit_rng(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The loop's own random stream (input noise, callbacks' noise) for ``seed``."""
+    return torch.Generator(device=device).manual_seed(int(seed) + 15485863)
+
+
+def is_record_step(step: int, cfg: FitConfig) -> bool:
+    """A history row every ``cfg.record_every`` steps and at the last step."""
+    return step % cfg.record_every == 0 or step == cfg.steps - 1
+
+
+def check_finite(loss_value: float, step: int, lr: float, who: str = "") -> None:
+    """Raise ``FloatingPointError`` naming the step (and ``who``, e.g. a batch member) on NaN/inf."""
+    if not math.isfinite(loss_value):
+        raise FloatingPointError(f"{who}loss became {loss_value} at step {step}; "
+                                 f"lower the learning rate (now {lr}) or check the input image")
+
+
+def mask_values(net: nn.Module, mask: Mask, device: torch.device | str) -> dict[str, torch.Tensor]:
+    """Check ``mask`` against ``net``, zero the pruned weights, return ``name → 0/1 tensor`` (param dtype)."""
+    mask.check(net)
+    mask.apply_(net)
+    params = dict(net.named_parameters())
+    return {n: m.to(device=device, dtype=params[n].dtype) for n, m in mask.items()}
+
+
+def load_checkpoint(path: Path, device: torch.device | str) -> dict:
+    return torch.load(path, weights_only=False, map_location=device)
+
+
+@dataclass
+class RunLog:
+    """What a run records: history rows and the best recorded PSNR (with its image), plus where
+    it starts (step, seconds) when resumed from a checkpoint."""
+
+    rows: list = field(default_factory=list)
+    best_psnr: float = float("-inf")
+    best_step: int = -1
+    best_x: torch.Tensor | None = None
+    start: int = 0
+    elapsed: float = 0.0
+
+    @classmethod
+    def from_checkpoint(cls, ck: dict) -> "RunLog":
+        return cls(ck["history"], ck["best_psnr"], ck["best_step"], ck["best_x_hat"], ck["step"], ck["seconds"])
+
+    def record(self, step: int, loss_value: float, out: torch.Tensor, x_true: torch.Tensor | None,
+               to_image: Callable[[torch.Tensor], torch.Tensor] | None, keep_best: bool) -> dict:
+        """Append (and return) the history row of ``step``; ``out`` is the detached generator output."""
+        row = {"step": step, "loss": loss_value}
+        if x_true is not None:
+            img = to_image(out) if to_image else out
+            row["psnr"] = psnr(img, x_true)
+            if row["psnr"] > self.best_psnr:
+                self.best_psnr, self.best_step = row["psnr"], step
+                self.best_x = img.clone() if keep_best else None
+        self.rows.append(row)
+        return row
+
+    def checkpoint(self, net_state: dict, opt_state: dict, rng_state: torch.Tensor, step_done: int, seconds: float,
+                   extra: dict, callbacks_state: list) -> dict:
+        """The checkpoint file's content (one format for ``fit`` and ``fit_batch``)."""
+        return {"net": net_state, "optimizer": opt_state, "rng": rng_state, "history": self.rows, "step": step_done,
+                "seconds": seconds, "best_psnr": self.best_psnr, "best_step": self.best_step,
+                "best_x_hat": self.best_x, "extra": extra, "callbacks": callbacks_state}
+
+    def result(self, x_hat: torch.Tensor, net: nn.Module, seconds: float, steps: int, extra: dict) -> FitResult:
+        return FitResult(history=pd.DataFrame(self.rows), x_hat=x_hat, net=net, seconds=seconds, steps=steps,
+                         best_psnr=self.best_psnr if self.best_step >= 0 else float("nan"),
+                         best_step=self.best_step, best_x_hat=self.best_x, extra=dict(extra))
+
+
 def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None = None, *,
         cfg: FitConfig = FitConfig(), mask: Mask | None = None, x_true: torch.Tensor | None = None,
         to_image: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -115,47 +187,36 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | N
     operator = operator or Operator()
     device = z.device
     net.train()
-    masks: list[tuple[torch.Tensor, torch.Tensor]] = []
-    masked_params: list[torch.Tensor] = []
-    mask_values: list[torch.Tensor] = []
-    if mask is not None:
-        mask.check(net)
-        mask.apply_(net)
-        params = dict(net.named_parameters())
-        masks = [(params[n], m.to(device=device, dtype=params[n].dtype)) for n, m in mask.items()]
-    masked_params = [p for p, _ in masks]
-    mask_values = [m for _, m in masks]
+    masks = mask_values(net, mask, device) if mask is not None else {}
+    params = dict(net.named_parameters())
+    masked_params = [params[n] for n in masks]
+    mask_tensors = list(masks.values())
     for p in net.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    rng = torch.Generator(device=device).manual_seed(int(seed) + 15485863)
+    rng = fit_rng(seed, device)
     state = FitState(net, opt, rng, cfg, mask=mask)
-    rows: list[dict] = []
-    best_psnr, best_step, best_x = float("-inf"), -1, None
-    start, elapsed = 0, 0.0
+    log = RunLog()
 
     ckpt_path = Path(checkpoint) if checkpoint else None
     if ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False, map_location=device)
+        ck = load_checkpoint(ckpt_path, device)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["optimizer"])
         rng.set_state(ck["rng"])
-        rows, start, elapsed = ck["history"], ck["step"], ck["seconds"]
-        best_psnr, best_step, best_x = ck["best_psnr"], ck["best_step"], ck["best_x_hat"]
+        log = RunLog.from_checkpoint(ck)
         state.extra = ck.get("extra", {})
         for cb, sd in zip(callbacks, ck.get("callbacks", [])):
             if sd is not None and hasattr(cb, "load_state_dict"):
                 cb.load_state_dict(sd)
+    start = log.start
 
     def save_checkpoint(step_done: int, secs: float) -> None:
         if ckpt_path is None:
             return
-        atomic_torch_save({
-            "net": net.state_dict(), "optimizer": opt.state_dict(), "rng": rng.get_state(),
-            "history": rows, "step": step_done, "seconds": secs, "best_psnr": best_psnr,
-            "best_step": best_step, "best_x_hat": best_x, "extra": state.extra,
-            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
-        }, ckpt_path)
+        atomic_torch_save(log.checkpoint(
+            net.state_dict(), opt.state_dict(), rng.get_state(), step_done, secs, state.extra,
+            [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]), ckpt_path)
 
     t0 = time.perf_counter()
     x_hat = None
@@ -170,44 +231,32 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | N
             out = net(z_in)
             loss = operator.data_fidelity(out, y)
             loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {step}; "
-                                         f"lower the learning rate (now {cfg.lr}) or check the input image")
+            check_finite(loss_value, step, cfg.lr)
             state.step, state.loss, state.x_hat = step, loss_value, out.detach()
-            if step % cfg.record_every == 0 or step == cfg.steps - 1:
-                row = {"step": step, "loss": loss_value}
-                if x_true is not None:
-                    img = to_image(out.detach()) if to_image else out.detach()
-                    row["psnr"] = psnr(img, x_true)
-                    if row["psnr"] > best_psnr:
-                        best_psnr, best_step = row["psnr"], step
-                        best_x = img.clone() if cfg.keep_best else None
+            if is_record_step(step, cfg):
+                row = log.record(step, loss_value, out.detach(), x_true, to_image, cfg.keep_best)
                 _call(callbacks, "on_record", state, row)
-                rows.append(row)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if masks:  # one fused call per list instead of a Python loop over tensors
-                torch._foreach_mul_([p.grad for p in masked_params], mask_values)
+                torch._foreach_mul_([p.grad for p in masked_params], mask_tensors)
             opt.step()
             _call(callbacks, "on_step", state)
             if masks:
                 with torch.no_grad():
-                    torch._foreach_mul_(masked_params, mask_values)
+                    torch._foreach_mul_(masked_params, mask_tensors)
             x_hat = out.detach()
             bar.update(1)
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-                save_checkpoint(step + 1, elapsed + time.perf_counter() - t0)
+                save_checkpoint(step + 1, log.elapsed + time.perf_counter() - t0)
             if state.stop:
                 break
     finally:
         bar.close()
     steps_done = (step + 1) if cfg.steps > start else start
-    seconds = elapsed + time.perf_counter() - t0
+    seconds = log.elapsed + time.perf_counter() - t0
     save_checkpoint(steps_done, seconds)
     if x_hat is None:  # resumed at the end: recompute the output without updating anything
         with torch.no_grad():
             x_hat = net(z)
-    history = pd.DataFrame(rows)
-    return FitResult(history=history, x_hat=x_hat, net=net, seconds=seconds, steps=steps_done,
-                     best_psnr=best_psnr if best_step >= 0 else float("nan"), best_step=best_step,
-                     best_x_hat=best_x, extra=dict(state.extra))
+    return log.result(x_hat, net, seconds, steps_done, state.extra)

@@ -134,18 +134,22 @@ def Concrete(v: torch.Tensor, temperature: float, rng: torch.Generator) -> torch
     draw, which is what the difference of the paper's two Gumbels G_l − G_k is, so one uniform per
     weight suffices.  As T → 0, m̂ → Bernoulli(p).  Differentiable in v.
     """
-    u = torch.rand(v.shape, generator=rng, device=v.device, dtype=v.dtype)
-    return _ConcreteFn.apply(v, u.logit_(eps=1e-7), 1.0 / temperature)
+    return _ConcreteFn.apply(v, _logistic(v.shape, rng, v.device, v.dtype), 1.0 / temperature)
 
 
-def _kl_grad_(v: torch.Tensor, p0: float, scale: float) -> None:
-    """v.grad += scale · ∂KL(Ber(p) ‖ Ber(p0))/∂v = scale · p (1 − p)(v − logit p0), in place.
+def _logistic(shape, rng: torch.Generator, device, dtype) -> torch.Tensor:
+    """L = logit(u), u ~ U(0, 1) from ``rng``: the Logistic noise of one Concrete draw."""
+    return torch.rand(shape, generator=rng, device=device, dtype=dtype).logit_(eps=1e-7)
+
+
+def _kl_grad_(v: torch.Tensor, p0: float, scale: float, grad: torch.Tensor | None = None) -> None:
+    """v.grad (or ``grad``) += scale · ∂KL(Ber(p) ‖ Ber(p0))/∂v = scale · p (1 − p)(v − logit p0), in place.
 
     (∂KL/∂p = log(p/p0) − log((1−p)/(1−p0)) = v − logit(p0) and ∂p/∂v = p(1 − p).)
     """
     p = torch.sigmoid(v.detach())
     g = torch.ops.aten.sigmoid_backward(v.detach() - math.log(p0 / (1 - p0)), p)
-    v.grad.add_(g, alpha=scale)
+    (v.grad if grad is None else grad).add_(g, alpha=scale)
 
 
 def kl_bernoulli(v: torch.Tensor, p0: float) -> torch.Tensor:
@@ -281,6 +285,72 @@ def lambda_for_ratio(balance: dict, ratio: float, p0: float | None = None) -> fl
     return ratio * balance["data_boundary"] / (abs(math.log(p0 / (1 - p0))) / 4)
 
 
+# ---------------------------------------------------------------- shared with oes.batched.learn_mask_batch
+def mask_rng(seed: int, cfg: MaskConfig, device: torch.device | str = "cpu") -> torch.Generator:
+    """The Concrete sampler's random stream: ``cfg.sampler_seed``, or the run's ``seed`` when None."""
+    return torch.Generator(device=device).manual_seed(int(seed if cfg.sampler_seed is None else cfg.sampler_seed)
+                                                      + 32452843)
+
+
+def _check_loss(loss: torch.Tensor, step: int, lr: float, who: str = "") -> None:
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(f"{who}mask-learning loss became {loss.item()} at step {step}; "
+                                 f"lower the logit learning rate (now {lr})")
+
+
+def _record_row(step: int, data: torch.Tensor, v: torch.Tensor, cfg: MaskConfig, out: torch.Tensor,
+                x_true: torch.Tensor | None, to_image) -> dict:
+    """The history row of ``step`` (``v``: this problem's flat logits, ``out``: its last relaxed output)."""
+    with torch.no_grad():
+        reg = regulariser(v, cfg.reg, cfg.p0, cfg.sparsity)
+    row = {"step": step, "loss": float(data.detach()), "reg": float(reg),
+           "mean_p": float(torch.sigmoid(v.detach()).mean())}
+    if x_true is not None:
+        img = to_image(out.detach()) if to_image is not None else out.detach()
+        row["psnr"] = psnr(img, x_true)
+    return row
+
+
+class _Convergence:
+    """The convergence checks of one problem: the previous kept set, consecutive converged checks
+    and the last verdict; :meth:`stop` is the optional stopping rule of :class:`MaskConfig`."""
+
+    def __init__(self, cfg: MaskConfig):
+        self.cfg, self.previous, self.calm, self.last = cfg, None, 0, {"converged": False}
+
+    def due(self, step: int) -> bool:
+        return bool(step) and step % self.cfg.check_every == 0
+
+    def check(self, v: torch.Tensor, row: dict) -> None:
+        self.last = convergence(v.detach(), self.cfg.sparsity, self.previous, self.cfg.stop_stable or STABLE)
+        self.previous = self.last.pop("kept")
+        row.update(kept_stable=self.last["kept_stable"], above_half=self.last["above_half"])
+        self.calm = self.calm + 1 if self.last["converged"] else 0
+
+    @property
+    def stop(self) -> bool:
+        return self.cfg.stop_stable is not None and self.calm >= self.cfg.stop_patience
+
+
+def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskConfig, seed: int, operator: Operator,
+                 meta: dict | None, conv: _Convergence, steps_run: int, rows: list, seconds: float) -> MaskResult:
+    """m* = C(p*) with its meta (convergence fields included) as a :class:`MaskResult`."""
+    final = convergence(flat, cfg.sparsity, conv.previous)
+    keep = final.pop("kept")
+    mask_dict = _split(keep, names, shapes)
+    from . import __version__
+    last = conv.last
+    info = {"method": "oes", "sparsity": cfg.sparsity, "seed": int(seed), "steps": cfg.steps,
+            "steps_run": steps_run, "mask_config": cfg.to_dict(), "operator": operator.describe(),
+            "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
+            "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"])}
+    info.update(meta or {})
+    mask = Mask(mask_dict, info)
+    mask.meta["collapsed"] = mask.collapsed()
+    return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names,
+                      steps=steps_run, converged=bool(last["converged"]))
+
+
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
     """G(θ_in ∘ m, z) without changing ``net`` (Finding 1: the image made by masking alone).
 
@@ -319,14 +389,13 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
     d = sum(sizes)
     v = torch.zeros(d, device=device, requires_grad=True)
     opt = torch.optim.Adam([v], lr=cfg.lr)
-    rng = torch.Generator(device=device).manual_seed(int(seed if cfg.sampler_seed is None else cfg.sampler_seed)
-                                                     + 32452843)
+    rng = mask_rng(seed, cfg, device)
     req = {n: p.requires_grad for n, p in net.named_parameters()}
     for p in net.parameters():
         p.requires_grad_(False)
     net.train()
     rows = []
-    previous, calm, last = None, 0, {"converged": False}
+    conv = _Convergence(cfg)
     steps_run = 0
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress_enabled(progress), leave=False,
@@ -342,26 +411,15 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
             # the KL gradient is added in closed form after backward (cheaper than autograd on d terms)
             analytic_kl = cfg.reg == "kl"
             loss = data if analytic_kl else data + cfg.lam * regulariser(v, cfg.reg, cfg.p0, cfg.sparsity)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"mask-learning loss became {loss.item()} at step {step}; "
-                                         f"lower the logit learning rate (now {cfg.lr})")
-            check = step > 0 and step % cfg.check_every == 0
+            _check_loss(loss, step, cfg.lr)
+            check = conv.due(step)
             if step % cfg.record_every == 0 or step == cfg.steps - 1 or check:
-                with torch.no_grad():
-                    reg = regulariser(v, cfg.reg, cfg.p0, cfg.sparsity)
-                row = {"step": step, "loss": float(data.detach()), "reg": float(reg),
-                       "mean_p": float(torch.sigmoid(v.detach()).mean())}
-                if x_true is not None:
-                    img = to_image(out.detach()) if to_image is not None else out.detach()
-                    row["psnr"] = psnr(img, x_true)
+                row = _record_row(step, data, v, cfg, out, x_true, to_image)
                 if check:
-                    last = convergence(v.detach(), cfg.sparsity, previous, cfg.stop_stable or STABLE)
-                    previous = last.pop("kept")
-                    row.update(kept_stable=last["kept_stable"], above_half=last["above_half"])
+                    conv.check(v, row)
                     if on_check is not None:
                         on_check(step, v.detach())
-                    calm = calm + 1 if last["converged"] else 0
-                    bar.set_postfix(stable=f"{last['kept_stable']:.3f}", above=f"{last['above_half']:.2f}",
+                    bar.set_postfix(stable=f"{row['kept_stable']:.3f}", above=f"{row['above_half']:.2f}",
                                     refresh=False)
                 rows.append(row)
             opt.zero_grad(set_to_none=True)
@@ -370,24 +428,11 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
                 _kl_grad_(v, cfg.p0, cfg.lam)
             opt.step()
             steps_run = step + 1
-            if cfg.stop_stable is not None and calm >= cfg.stop_patience:
+            if conv.stop:
                 break
     finally:
         bar.close()
         for n, p in net.named_parameters():
             p.requires_grad_(req[n])
     seconds = time.perf_counter() - t0
-    flat = v.detach()
-    final = convergence(flat, cfg.sparsity, previous)
-    keep = final.pop("kept")
-    mask_dict = _split(keep, names, shapes)
-    from . import __version__
-    info = {"method": "oes", "sparsity": cfg.sparsity, "seed": int(seed), "steps": cfg.steps,
-            "steps_run": steps_run, "mask_config": cfg.to_dict(), "operator": operator.describe(),
-            "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
-            "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"])}
-    info.update(meta or {})
-    mask = Mask(mask_dict, info)
-    mask.meta["collapsed"] = mask.collapsed()
-    return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names,
-                      steps=steps_run, converged=bool(last["converged"]))
+    return _mask_result(v.detach(), names, shapes, cfg, seed, operator, meta, conv, steps_run, rows, seconds)
