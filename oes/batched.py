@@ -67,7 +67,7 @@ from tqdm import tqdm
 from .fit import (FitConfig, FitResult, RunLog, check_finite, fit, fit_rng, is_record_step, load_checkpoint,
                   mask_values, progress_enabled)
 from .generators import DeepDecoder, Hourglass
-from .learn import (MaskConfig, MaskResult, _check_loss, _ConcreteFn, _Convergence, _kl_grad_, _logistic,
+from .learn import (MaskConfig, MaskResult, resolve_lambda, _check_loss, _ConcreteFn, _Convergence, _kl_grad_, _logistic,
                     _mask_result, _record_row, mask_rng, regulariser)
 from .masks import Mask, atomic_torch_save, maskable_names
 from .operators import Operator
@@ -581,6 +581,9 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     if not isinstance(cfg, MaskConfig):
         raise BatchError(f"cfg is a {type(cfg).__name__}, expected one oes.learn.MaskConfig for the whole batch")
 
+    resolved = [resolve_lambda(nets[i], zs[i], ys[i], operators[i], cfg, seeds[i]) for i in range(n)]
+    lams = [c.lam for c, _ in resolved]                 # the λ rule may give each member its own λ
+    metas = [{**info, **(m or {})} for (_, info), m in zip(resolved, metas)]
     names = maskable_names(nets[0], cfg.maskable)
     all_names = [k for k, _ in nets[0].named_parameters()]
     running = _running_names(nets[0])
@@ -638,8 +641,8 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                 losses = data
             else:   # unbind: one backward node for all rows (indexing v[j] would make N full-size gradients)
                 rows_v = v.unbind(0)
-                losses = [data[j] + cfg.lam * regulariser(rows_v[j], cfg.reg, cfg.p0, cfg.sparsity)
-                          for j in range(len(active))]
+                losses = [data[j] + lams[i] * regulariser(rows_v[j], cfg.reg, cfg.p0, cfg.sparsity)
+                          for j, i in enumerate(active)]
             finite = torch.isfinite(torch.stack([l.detach() for l in losses])).tolist()   # one sync, not N
             for j, i in enumerate(active):
                 if not finite[j]:
@@ -655,9 +658,10 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                     rows[i].append(row)
             v.grad = None
             torch.stack(losses).sum().backward()
-            if analytic_kl and cfg.lam:
-                for j in range(len(active)):
-                    _kl_grad_(v[j], cfg.p0, cfg.lam, grad=v.grad[j])
+            if analytic_kl:
+                for j, i in enumerate(active):
+                    if lams[i]:
+                        _kl_grad_(v[j], cfg.p0, lams[i], grad=v.grad[j])
             _adam_step([v], [EA], [ES], [step] * len(active), [hyper] * len(active))
             now = time.perf_counter()
             share = (now - t_last) / len(active)
@@ -691,5 +695,5 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
         for net, r in zip(nets, req):
             for k, p in net.named_parameters():
                 p.requires_grad_(r[k])
-    return [_mask_result(flats[i], names, shapes, cfg, seeds[i], operators[i], metas[i], convs[i], steps_run[i],
-                         rows[i], seconds[i]) for i in range(n)]
+    return [_mask_result(flats[i], names, shapes, resolved[i][0], seeds[i], operators[i], metas[i], convs[i],
+                         steps_run[i], rows[i], seconds[i]) for i in range(n)]

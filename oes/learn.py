@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace, dataclass, field
 from typing import Callable, Literal
 
 import pandas as pd
@@ -36,7 +36,7 @@ from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Operator
 
-__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio",
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio", "resolve_lambda",
            "learn_mask", "masked_output"]
 
 
@@ -49,6 +49,12 @@ class MaskConfig:
     samples: int = 1               # K relaxed masks per step (Algorithm 1)
     reg: Literal["kl", "l1", "centered"] = "kl"   # App. I compares the three
     lam: float = 1e-9              # λ (App. G: 1e-9 at the paper's 3 M parameters)
+    # The λ rule (docs/calibration.md): when set, λ is chosen per problem so that the prior's gradient
+    # at p = 1/2 is ``lam_ratio`` times the data gradient of the weight at the kept-set boundary
+    # (:func:`gradient_balance` with ``ratio_samples`` Concrete draws); ``lam`` is then ignored and
+    # the λ used is recorded in the mask's meta (``lam_used``). KL regulariser only.
+    lam_ratio: float | None = None
+    ratio_samples: int = 32
     prior: float | None = None     # p0; None → p0 = sparsity (§3.2, App. H.1)
     maskable: Literal["all", "weights"] = "all"   # which parameters m covers
     record_every: int = 50
@@ -77,6 +83,9 @@ class MaskConfig:
             raise ValueError(f"check_every and record_every must be ≥ 1, got {self.check_every}, {self.record_every}")
         if self.stop_stable is not None and not 0 < self.stop_stable <= 1:
             raise ValueError(f"stop_stable must be in (0, 1] (fraction of the kept set unchanged), got {self.stop_stable}")
+        if self.lam_ratio is not None and (self.lam_ratio <= 0 or self.reg != "kl"):
+            raise ValueError(f"lam_ratio must be > 0 and needs reg='kl' (got {self.lam_ratio}, reg={self.reg!r}); "
+                             f"give lam instead")
         if self.stop_patience < 1:
             raise ValueError(f"stop_patience must be ≥ 1, got {self.stop_patience}")
 
@@ -351,6 +360,19 @@ def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskCo
                       steps=steps_run, converged=bool(last["converged"]))
 
 
+def resolve_lambda(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None, cfg: MaskConfig,
+                   seed: int = 0) -> tuple[MaskConfig, dict]:
+    """The config a run learns with: ``cfg`` itself, or — with ``cfg.lam_ratio`` — ``cfg`` with the λ of
+    the λ rule for this problem (:func:`gradient_balance`, :func:`lambda_for_ratio`). Returns it and the
+    meta fields to record (``lam_used``, and with the rule ``lam_ratio`` and the boundary data gradient).
+    """
+    if cfg.lam_ratio is None:
+        return cfg, {"lam_used": cfg.lam}
+    b = gradient_balance(net, z, y, operator, cfg=cfg, samples=cfg.ratio_samples, seed=seed)
+    lam = lambda_for_ratio(b, cfg.lam_ratio, cfg.p0)
+    return replace(cfg, lam=lam), {"lam_used": lam, "lam_ratio": cfg.lam_ratio, "data_boundary": b["data_boundary"]}
+
+
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
     """G(θ_in ∘ m, z) without changing ``net`` (Finding 1: the image made by masking alone).
 
@@ -381,6 +403,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
     """
     operator = operator or Operator()
     device = z.device
+    cfg, lam_info = resolve_lambda(net, z, y, operator, cfg, seed)
+    meta = {**lam_info, **(meta or {})}
     names = maskable_names(net, cfg.maskable)
     params = dict(net.named_parameters())
     theta = [params[n].detach() for n in names]

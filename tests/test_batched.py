@@ -281,3 +281,17 @@ def test_nan_names_member_and_step():
     with pytest.raises(FloatingPointError, match=r"batch member 1 \(seed 4\): mask-learning loss became nan at step 0"):
         learn_mask_batch([build_generator(TINY, i) for i in range(2)], m["zs"], ys, cfg=MaskConfig(steps=2),
                          seeds=m["seeds"][:2], progress=False)
+
+
+def test_lambda_rule_per_member_matches_solo():
+    """With ``lam_ratio`` each member gets the λ of its own problem (the λ rule), batched as alone."""
+    m = _members(3)
+    cfg = MaskConfig(sparsity=0.2, steps=12, lr=0.2, lam_ratio=4e-4, ratio_samples=4, record_every=3, check_every=6)
+    solo = [learn_mask(build_generator(TINY, i), m["zs"][i], m["ys"][i], m["operators"][i], cfg=cfg,
+                       seed=m["seeds"][i], progress=False) for i in range(3)]
+    batched = learn_mask_batch([build_generator(TINY, i) for i in range(3)], m["zs"], m["ys"], m["operators"],
+                               cfg=cfg, seeds=m["seeds"], progress=False)
+    lams = [r.mask.meta["lam_used"] for r in solo]
+    assert len(set(lams)) == 3 and all(r.mask.meta["lam_ratio"] == 4e-4 for r in solo)
+    for a, b in zip(solo, batched):
+        assert a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
