@@ -51,7 +51,7 @@ from oes.generators import build_generator, make_input
 from oes.learn import MaskConfig, learn_mask
 from oes.masks import mask_agreement
 from oes.presets import get_preset
-from oes.runs import make_problem
+from oes.experiments import make_problem
 
 QUICK, PAPER = get_preset("quick"), get_preset("paper")
 IMAGES = ("astronaut", "chelsea", "camera", "coffee")

@@ -73,7 +73,7 @@ P = get_preset(preset)
 G = masking_prior(preset, image=image, sparsities=sparsities, mask_steps=mask_steps, seed=seed)
 image, sparsities = G.params["image"], G.params["sparsities"]
 print(f"preset {P.name}: {P.size}×{P.size} '{image}', σ = {P.sigma:g}/255, hourglass {list(P.generator.channels)}, "
-      f"OES {G.params['mask_steps']} steps at logit lr {P.mask.lr:g}, λ = {P.mask.lam:g}")
+      f"OES {G.params['mask_steps']} steps at logit lr {P.mask.lr:g}, {P.lam_text}")
 for d in P.deviations:
     print("  deviation from the paper:", d)
 
@@ -129,7 +129,7 @@ rec = R.mask_record(method="oes", sparsity=s0)
 p = torch.sigmoid(rec["logits"].float())
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 p_histogram(rec["logits"], G.spec(method="oes", sparsity=s0).params["prior"] or s0, ax=axes[0],
-            title=f"p after OES ({s0:.0%} kept, λ = {P.mask.lam:g})")
+            title=f"p after OES ({s0:.0%} kept, {P.lam_text})")
 h = rec["history"]
 axes[1].plot(h["step"], h["mean_p"], color="tab:green")
 axes[1].set_xlabel("OES iteration"); axes[1].set_ylabel("mean p"); axes[1].grid(alpha=0.3)

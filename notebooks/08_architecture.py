@@ -89,7 +89,7 @@ image, seeds, sparsities, density, imp, dec = (G.params[k] for k in ("image", "s
                                                                      "decoder"))
 IMP = f"{imp_label(imp['keep_per_round'], imp['rounds'])} {density:.0%}"
 print(f"preset {P.name}: {P.size}×{P.size} '{image}', seeds {seeds}, hourglass {list(P.generator.channels)}; "
-      f"OES masks keeping {', '.join(f'{s:.0%}' for s in sparsities)} ({P.mask.steps} OES steps, λ = {P.mask.lam:g}); "
+      f"OES masks keeping {', '.join(f'{s:.0%}' for s in sparsities)} ({P.mask.steps} OES steps, {P.lam_text}); "
       f"{imp_label(imp['keep_per_round'], imp['rounds'])} at {density:.0%} kept, {imp['train_steps']} training steps "
       f"per round")
 for d in P.deviations:

@@ -85,7 +85,7 @@ print(f"Deep Decoder {list(P.decoder.channels)}: {n_dec:,} parameters; hourglass
       f"{n_hg:,}; Sparse-DIP keeps {P.mask.sparsity:.1%} = {n_keep(P.mask.sparsity, n_hg):,}")
 print("decoder pruning levels: " + ", ".join(f"{q:.0%} pruned = {kept_from_pruned(q):.0%} kept = "
                                              f"{n_keep(kept_from_pruned(q), n_dec):,} weights" for q in pruned)
-      + f"; OES prior p0 = {prior if prior is not None else 'the fraction kept'}, λ = {P.mask.lam:g}, "
+      + f"; OES prior p0 = {prior if prior is not None else 'the fraction kept'}, {P.lam_text}, "
         f"{P.mask.steps} OES steps")
 for d in P.deviations:
     print("  deviation from the paper:", d)

@@ -119,17 +119,20 @@ for t in simplifications:
 # The paper's λ = 1e-9 belongs to its 3,008,867-parameter hourglass ("the value of the KL would
 # depend on the size of the network", App. G). The data term of eq. 2 is a mean over pixels while
 # the KL is summed over the $d$ masked parameters, so the simplest transfer rule is $\lambda \propto 1/d$
-# (same penalty share at initialisation). Each preset instead fixes its own λ (`docs/calibration.md`;
-# 1e-9 at `paper`), and **every sweep below is the paper's sweep shifted so that its 1e-9 lands on the
-# preset's λ**: offsets in decades, e.g. the paper's 1e-3, 1e-6, 1e-9, 1e-13 are +6, +3, 0, −4 decades.
-# The cell prints where the $1/d$ rule would have put the centre.
+# (same penalty share at initialisation). The book's presets use a better-founded rule
+# (`docs/calibration.md`, `oes.learn.gradient_balance`): λ such that the prior's gradient at $p = 1/2$
+# is a fixed fraction of the data gradient of the weight at the kept-set boundary — at `quick`, chosen
+# per image. The paper's sweeps use *fixed* λ values for every image, and so does this page: **every
+# sweep below is the paper's sweep shifted so that its 1e-9 lands on the preset's centre λ** (at
+# `quick` the λ the rule gives on the calibration image), offsets in decades, e.g. the paper's 1e-3,
+# 1e-6, 1e-9, 1e-13 are +6, +3, 0, −4 decades. The cell prints where the $1/d$ rule would have put it.
 
 # %%
 net0 = build_generator(P.generator, sd0)
 d_masked = sum(dict(net0.named_parameters())[n].numel() for n in maskable_names(net0, P.mask.maskable))
 lam_rule = lambda_by_size(d_masked)
 lam_of = lambda k: lambda_grid(lam_c, [k])[0]                         # noqa: E731
-print(f"d = {d_masked:,} masked parameters; preset λ = {lam_c:g}; the 1/d rule from the paper's "
+print(f"d = {d_masked:,} masked parameters; centre λ = {lam_c:g} ({P.lam_text} elsewhere in the book); the 1/d rule from the paper's "
       f"(1e-9, 3,008,867) gives {lam_rule:.3g} ({np.log10(lam_rule / lam_c):+.1f} decades from the preset's)")
 print("λ sweep (KL, Fig 18):", {k: lam_of(k) for k in S["lam_wide"]})
 print("λ grid of the KL-vs-ℓ1 comparison (Fig 29):", {k: lam_of(k) for k in S["lam_fine"]})

@@ -93,7 +93,7 @@ n_params = count_parameters(build_generator(G2, sd0))
 print(f"preset {P.name}: {size}×{size} subjects, {S['n_coils']} coils, noise σ = {S['sigma']:g}/255 per k-space "
       f"coefficient, hourglass {list(G2.channels)} with 2 output channels ({n_params:,} parameters)")
 print(f"OES masks from (A_1(M_{accelerations[0]:g}×), y_1) on '{source}': {S['mask_steps']} steps at logit lr "
-      f"{P.mask.lr:g}, λ = {P.mask.lam:g}; kept fractions {sparsities}; {steps} training iterations, no early "
+      f"{P.mask.lr:g}, {P.lam_text}; kept fractions {sparsities}; {steps} training iterations, no early "
       f"stopping; cross subjects {cross}; network seeds {seeds}, one fixed acquisition per subject "
       f"(seed {S['acquisition_seed']})")
 for d in P.deviations:

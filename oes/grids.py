@@ -538,7 +538,8 @@ def sensitivity(preset: str, *, images: Sequence[str] | None = None, mask_steps:
         gen = P.generator if (init, scale) == (P.generator.init, P.generator.init_scale) else \
             replace(P.generator, init=init, init_scale=float(scale))
         return P.mask_spec(image, seed, generator=gen, sparsity=s, steps=mask_steps, reg=reg,
-                           prior=None if prior is None or prior == s else prior, lam=lambda_grid(P.mask.lam, [decades])[0])
+                           prior=None if prior is None or prior == s else prior, lam=lambda_grid(P.lam_sweep, [decades])[0],
+                           lam_ratio=None)   # the paper's sweeps use fixed λ values (App. G, I)
 
     def train(m):
         return replace(P.run_spec(m.image, "sparse", m.seed, mask=m, steps=train_steps), generator=m.generator)
@@ -577,7 +578,7 @@ def sensitivity(preset: str, *, images: Sequence[str] | None = None, mask_steps:
             items.append((labels, train(spec)))
     return Grid("10_sensitivity", P.name, items,
                 params={"images": images, "seeds": seeds, "mask_steps": mask_steps, "train_steps": train_steps,
-                        "sparsity": s, "lam": P.mask.lam, "lam_wide": lam_wide, "lam_fine": lam_fine,
+                        "sparsity": s, "lam": P.lam_sweep, "lam_wide": lam_wide, "lam_fine": lam_fine,
                         "train_lam": train_lam, "reg_images": reg_images,
                         "centered_images": images[:S.get("centered_images", 1)], "p0s": p0s,
                         "train_p0": bool(S.get("train_p0")), "init_dist_images": images[:S.get("init_dist_images", 1)],
