@@ -582,7 +582,6 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
         raise BatchError(f"cfg is a {type(cfg).__name__}, expected one oes.learn.MaskConfig for the whole batch")
 
     resolved = [resolve_lambda(nets[i], zs[i], ys[i], operators[i], cfg, seeds[i]) for i in range(n)]
-    lams = [c.lam for c, _ in resolved]                 # the λ rule may give each member its own λ
     metas = [{**info, **(m or {})} for (_, info), m in zip(resolved, metas)]
     names = maskable_names(nets[0], cfg.maskable)
     all_names = [k for k, _ in nets[0].named_parameters()]
@@ -603,7 +602,7 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
         for p in net.parameters():
             p.requires_grad_(False)
     active = list(range(n))                 # original indices of the members still learning
-    convs = [_Convergence(cfg) for _ in range(n)]
+    convs = [_Convergence(c) for c, _ in resolved]
     rows: list[list[dict]] = [[] for _ in range(n)]
     seconds = [0.0] * n
     steps_run = [0] * n
@@ -641,7 +640,7 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
                 losses = data
             else:   # unbind: one backward node for all rows (indexing v[j] would make N full-size gradients)
                 rows_v = v.unbind(0)
-                losses = [data[j] + lams[i] * regulariser(rows_v[j], cfg.reg, cfg.p0, cfg.sparsity)
+                losses = [data[j] + convs[i].lam * regulariser(rows_v[j], cfg.reg, cfg.p0, cfg.sparsity)
                           for j, i in enumerate(active)]
             finite = torch.isfinite(torch.stack([l.detach() for l in losses])).tolist()   # one sync, not N
             for j, i in enumerate(active):
@@ -660,8 +659,8 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
             torch.stack(losses).sum().backward()
             if analytic_kl:
                 for j, i in enumerate(active):
-                    if lams[i]:
-                        _kl_grad_(v[j], cfg.p0, lams[i], grad=v.grad[j])
+                    if convs[i].lam:
+                        _kl_grad_(v[j], cfg.p0, convs[i].lam, grad=v.grad[j])
             _adam_step([v], [EA], [ES], [step] * len(active), [hyper] * len(active))
             now = time.perf_counter()
             share = (now - t_last) / len(active)

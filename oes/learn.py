@@ -55,6 +55,10 @@ class MaskConfig:
     # the λ used is recorded in the mask's meta (``lam_used``). KL regulariser only.
     lam_ratio: float | None = None
     ratio_samples: int = 32
+    # Adaptive λ (a Lagrange multiplier for eq. 1's constraint ‖m‖₀ ≤ s, which eq. 2 relaxes into the
+    # KL penalty): at every check λ ← λ · clip((#{p > 1/2} / k) ** lam_adapt, 1/2, 2), so the Bernoulli's
+    # own kept count is driven to the target k. None: λ fixed (the paper). KL regulariser only.
+    lam_adapt: float | None = None
     prior: float | None = None     # p0; None → p0 = sparsity (§3.2, App. H.1)
     maskable: Literal["all", "weights"] = "all"   # which parameters m covers
     record_every: int = 50
@@ -83,6 +87,8 @@ class MaskConfig:
             raise ValueError(f"check_every and record_every must be ≥ 1, got {self.check_every}, {self.record_every}")
         if self.stop_stable is not None and not 0 < self.stop_stable <= 1:
             raise ValueError(f"stop_stable must be in (0, 1] (fraction of the kept set unchanged), got {self.stop_stable}")
+        if self.lam_adapt is not None and (self.lam_adapt <= 0 or self.reg != "kl"):
+            raise ValueError(f"lam_adapt must be > 0 and needs reg='kl' (got {self.lam_adapt}, reg={self.reg!r})")
         if self.lam_ratio is not None and (self.lam_ratio <= 0 or self.reg != "kl"):
             raise ValueError(f"lam_ratio must be > 0 and needs reg='kl' (got {self.lam_ratio}, reg={self.reg!r}); "
                              f"give lam instead")
@@ -326,6 +332,7 @@ class _Convergence:
 
     def __init__(self, cfg: MaskConfig):
         self.cfg, self.previous, self.calm, self.last = cfg, None, 0, {"converged": False}
+        self.lam = cfg.lam                     # the λ in use (changes only with cfg.lam_adapt)
 
     def due(self, step: int) -> bool:
         return bool(step) and step % self.cfg.check_every == 0
@@ -333,8 +340,10 @@ class _Convergence:
     def check(self, v: torch.Tensor, row: dict) -> None:
         self.last = convergence(v.detach(), self.cfg.sparsity, self.previous, self.cfg.stop_stable or STABLE)
         self.previous = self.last.pop("kept")
-        row.update(kept_stable=self.last["kept_stable"], above_half=self.last["above_half"])
+        row.update(kept_stable=self.last["kept_stable"], above_half=self.last["above_half"], lam=self.lam)
         self.calm = self.calm + 1 if self.last["converged"] else 0
+        if self.cfg.lam_adapt is not None:
+            self.lam *= min(2.0, max(0.5, max(self.last["above_half"], 1e-12) ** self.cfg.lam_adapt))
 
     @property
     def stop(self) -> bool:
@@ -352,7 +361,8 @@ def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskCo
     info = {"method": "oes", "sparsity": cfg.sparsity, "seed": int(seed), "steps": cfg.steps,
             "steps_run": steps_run, "mask_config": cfg.to_dict(), "operator": operator.describe(),
             "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
-            "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"])}
+            "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"]),
+            "lam_final": conv.lam}
     info.update(meta or {})
     mask = Mask(mask_dict, info)
     mask.meta["collapsed"] = mask.collapsed()
@@ -448,8 +458,8 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
                 rows.append(row)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if analytic_kl and cfg.lam:
-                _kl_grad_(v, cfg.p0, cfg.lam)
+            if analytic_kl and conv.lam:
+                _kl_grad_(v, cfg.p0, conv.lam)
             opt.step()
             steps_run = step + 1
             if conv.stop:

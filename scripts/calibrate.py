@@ -126,7 +126,8 @@ def cmd_oes(a):
             a.image, a.seeds, a.lam, a.lr, a.samples, a.steps, a.sampler_seeds, a.maskable):
         mask = replace(P.mask, lam=lam, lr=lr, samples=k, steps=steps, sampler_seed=ss, maskable=maskable,
                        sparsity=a.sparsity or P.mask.sparsity, record_every=a.check_every,
-                       check_every=a.check_every, stop_stable=a.stop_stable, stop_patience=a.patience).to_dict()
+                       check_every=a.check_every, stop_stable=a.stop_stable, stop_patience=a.patience,
+                       lam_ratio=a.lam_ratio, lam_adapt=a.lam_adapt).to_dict()
         jobs.append({"preset": P.name, "image": image, "size": a.size or P.size, "sigma": P.sigma, "seed": seed,
                      "generator": P.generator.to_dict(), "mask": mask})
     print(f"{len(jobs)} OES jobs → {out}/oes", flush=True)
@@ -235,7 +236,9 @@ def main(argv=None):
     o.add_argument("--image", nargs="+", default=["rocket"])
     o.add_argument("--seeds", nargs="+", type=int, default=[0])
     o.add_argument("--sparsity", type=float, default=None)
-    o.add_argument("--lam", nargs="+", type=float, required=True)
+    o.add_argument("--lam", nargs="+", type=float, default=[1e-9], help="fixed λ (ignored with --lam-ratio)")
+    o.add_argument("--lam-ratio", type=float, default=None, help="the λ rule: prior/data gradient ratio")
+    o.add_argument("--lam-adapt", type=float, default=None, help="adaptive λ exponent (MaskConfig.lam_adapt)")
     o.add_argument("--lr", nargs="+", type=float, required=True)
     o.add_argument("--samples", nargs="+", type=int, default=[1])
     o.add_argument("--steps", nargs="+", type=int, required=True)

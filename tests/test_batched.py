@@ -286,7 +286,8 @@ def test_nan_names_member_and_step():
 def test_lambda_rule_per_member_matches_solo():
     """With ``lam_ratio`` each member gets the λ of its own problem (the λ rule), batched as alone."""
     m = _members(3)
-    cfg = MaskConfig(sparsity=0.2, steps=12, lr=0.2, lam_ratio=4e-4, ratio_samples=4, record_every=3, check_every=6)
+    cfg = MaskConfig(sparsity=0.2, steps=12, lr=0.2, lam_ratio=4e-4, ratio_samples=4, record_every=3, check_every=4,
+                     lam_adapt=0.5)
     solo = [learn_mask(build_generator(TINY, i), m["zs"][i], m["ys"][i], m["operators"][i], cfg=cfg,
                        seed=m["seeds"][i], progress=False) for i in range(3)]
     batched = learn_mask_batch([build_generator(TINY, i) for i in range(3)], m["zs"], m["ys"], m["operators"],
@@ -295,3 +296,5 @@ def test_lambda_rule_per_member_matches_solo():
     assert len(set(lams)) == 3 and all(r.mask.meta["lam_ratio"] == 4e-4 for r in solo)
     for a, b in zip(solo, batched):
         assert a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
+        lam = a.history.dropna(subset=["lam"])["lam"].tolist()        # adapted at every check: λ moves
+        assert lam[0] == a.mask.meta["lam_used"] and a.mask.meta["lam_final"] != lam[0]

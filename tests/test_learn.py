@@ -202,3 +202,21 @@ def test_gradient_balance_and_the_lambda_rule(tiny):
     lam = lambda_for_ratio(b, b["ratio"])                          # recovers the λ the balance was measured at
     assert abs(lam - 1e-6) < 1e-12
     assert all(p.requires_grad for p in net.parameters())           # the network is left as it was
+
+
+def test_adaptive_lambda_drives_the_kept_count_to_the_target(tiny):
+    """lam_adapt: λ rises while more than k weights have p > 1/2 and falls while fewer do."""
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    base = dict(sparsity=0.2, steps=400, lr=0.2, record_every=20, check_every=20)
+    fixed = learn_mask(net, z, y, cfg=MaskConfig(lam=1e-8, **base), seed=0)     # too weak: p stays above 1/2
+    adapt = learn_mask(net, z, y, cfg=MaskConfig(lam=1e-8, lam_adapt=0.5, **base), seed=0)
+    h = adapt.history.dropna(subset=["lam"])
+    assert fixed.mask.meta["above_half"] > 1.5
+    assert h["lam"].iloc[-1] > 10 * h["lam"].iloc[0]                       # λ was raised
+    assert abs(adapt.mask.meta["above_half"] - 1) < abs(fixed.mask.meta["above_half"] - 1)
+    ratios = (h["lam"].shift(-1) / h["lam"]).dropna()
+    assert ratios.between(0.5, 2.0).all()                                 # at most ×2 / ÷2 per check
+    with pytest.raises(ValueError, match="lam_adapt"):
+        MaskConfig(lam_adapt=0.5, reg="l1")
