@@ -51,6 +51,8 @@ if "google.colab" in sys.modules:
     import oes  # fails here, below pip's message, when the installation did
     import torch
 
+    if torch.cuda.is_available():  # the page's runs then train on the GPU (the device is part of their keys)
+        os.environ.setdefault("OES_DEVICE", "cuda")
     print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "
           + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))
 

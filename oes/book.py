@@ -542,7 +542,8 @@ def install_cell(url: str, ref: str) -> str:
     **Torch.** Colab ships torch (a CUDA build, which also runs on CPU runtimes); the cell pins the
     installed version with a constraints file, so pip never replaces it, and says whether a GPU is
     attached. torch is imported only after pip has run (its version is read from the package
-    metadata), so a NumPy that pip installs is one torch sees. oes itself installs without extras: ``[book]`` would pull Jupyter Book and Sphinx into
+    metadata), so a NumPy that pip installs is one torch sees. With a GPU attached it sets
+    ``OES_DEVICE=cuda``, so the page's runs train on it. oes itself installs without extras: ``[book]`` would pull Jupyter Book and Sphinx into
     Colab's environment, which the notebooks do not need.
 
     **Testing.** ``$OES_INSTALL_SPEC`` replaces the pip requirement (and only that), so a test can
@@ -572,6 +573,8 @@ def install_cell(url: str, ref: str) -> str:
         "    import oes  # fails here, below pip's message, when the installation did",
         "    import torch",
         "",
+        "    if torch.cuda.is_available():  # the page's runs then train on the GPU (the device is part of their keys)",
+        '        os.environ.setdefault("OES_DEVICE", "cuda")',
         '    print(f"oes {oes.__version__} from {OES_INSTALL}; torch {torch.__version__} on "',
         '          + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (Runtime > Change runtime type for a GPU)"))',
         ""])
