@@ -143,15 +143,21 @@ MEDIUM = Preset(
     # Decoder 6 × 64 = 25,536 parameters = 1.12 × Sparse-DIP's (paper: 100,224 = 1.11 ×).
     generator=GeneratorConfig("hourglass", (8, 16, 32, 64, 64, 64), 5, 3, 32),
     decoder=GeneratorConfig("deep_decoder", (64,) * 6),
-    mask=MaskConfig(sparsity=0.03, steps=20_000, lr=0.03, temperature=0.2, lam=1e-9, maskable="all",
-                    record_every=200, check_every=1000),
+    # the paper's prior-to-data ratio (λ = 1e-9 at 512² on the paper's net ↔ 1.7e-4, docs/calibration.md)
+    # and the paper's logit horizon lr × steps = 600 (0.01 × 60,000); stopped when converged
+    mask=MaskConfig(sparsity=0.03, steps=20_000, lr=0.03, temperature=0.2, lam_ratio=1.7e-4, maskable="all",
+                    record_every=200, check_every=1000, stop_stable=0.95, stop_patience=2),
     fit=FitConfig(steps=10_000, lr=1e-2, record_every=50, checkpoint_every=2000),
     images=("astronaut", "chelsea"),
     seeds=(0, 1, 2),
     deviations=("256×256 images (paper: 512×512)",
                 "6-level hourglass at half width [8, 16, 32, 64, 64, 64], 756,851 parameters: the paper's "
                 "parameter-to-pixel ratios (dense 3.85, Sparse-DIP 0.115) at a quarter of the pixels",
-                "Deep Decoder: 6 layers × 64 channels, 25,536 parameters (paper: 6 × 128, 100,224)"),
+                "Deep Decoder: 6 layers × 64 channels, 25,536 parameters (paper: 6 × 128, 100,224)",
+                "OES: at most 20,000 steps at logit lr 0.03 (the paper's lr × steps = 600), stopped when converged; "
+                "λ per image at the paper's prior-to-data gradient ratio (paper: λ = 1e-9 for every image)",
+                "10,000 training steps (paper: 40,000)"),
+    lam_center=3.4e-9,                     # the paper's 1e-9 carried by the λ rule (rocket, 256²)
 )
 
 PRESETS = {p.name: p for p in (SMOKE, QUICK, MEDIUM, PAPER)}
