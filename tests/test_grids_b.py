@@ -99,21 +99,26 @@ def test_grids_follow_the_preset(moved_quick):
     P = moved_quick
     for name in OURS:
         g = GRIDS[name]("quick")
+        own = presets_mod.chapter_settings(name, "quick")       # a chapter's declared override wins
         for lab, s in _oes_masks(g):
-            assert s.params["steps"] == P.mask.steps and s.params["lr"] == P.mask.lr, (name, lab)
+            assert s.params["steps"] == (own.get("mask_steps") or P.mask.steps), (name, lab)
+            assert s.params["lr"] == P.mask.lr, (name, lab)
             assert s.params["samples"] == P.mask.samples and s.params["temperature"] == P.mask.temperature
-            if lab.get("study") in ("lambda", "l1", "centered"):
-                assert s.params["lam"] == pytest.approx(P.mask.lam * 10.0 ** lab["decades"], rel=1e-5)
+            if name == "10_sensitivity":        # App. G/I's sweeps: fixed λ around the preset's centre
+                assert s.params["lam"] == pytest.approx(P.lam_sweep * 10.0 ** lab.get("decades", 0), rel=1e-5)
+                assert s.params.get("lam_ratio") is None, (name, lab)
             else:
                 assert s.params["lam"] == P.mask.lam, (name, lab)
     # horizons: the preset's fit steps (07's pure noise: the chapter's factor × them; 11: at least 3 000)
     g = noise_impedance("quick")
     steps = {lab["task"]: s.fit.steps for lab, s in g.items if _kind(s) == "run"}
-    assert steps == {"noise": round(1.5 * P.fit.steps), "chessboard": P.fit.steps}
+    factor = float(presets_mod.chapter_settings("07_noise_impedance", "quick").get("noise_factor") or 1)
+    assert steps == {"noise": round(factor * P.fit.steps), "chessboard": P.fit.steps}
     for name in ("09_deep_decoder_pruning", "10_sensitivity"):
         assert {s.fit.steps for _, s in GRIDS[name]("quick").items if _kind(s) == "run"} == {P.fit.steps}
     assert {s.fit.steps for _, s in mri("quick").items if _kind(s) == "run"} == {max(P.fit.steps, 3000)}
-    assert sensitivity("quick").params["mask_steps"] == P.mask.steps
+    own10 = presets_mod.chapter_settings("10_sensitivity", "quick").get("mask_steps")
+    assert sensitivity("quick").params["mask_steps"] == (own10 or P.mask.steps)
 
 
 def test_mri_quick_horizon_passes_dense_peak():
