@@ -57,6 +57,7 @@ seeds = None            # default: the preset's seeds
 steps = None            # training iterations; default: the preset's (paper: 40 000)
 sparsity = None         # fraction of weights kept by OES; default: the preset's
 methods = ["dense", "sgld", "decoder", "sparse"]
+twins = 1               # images (the first ones) whose masks get a twin: same θ_in, another sampler stream
 
 # %%
 import matplotlib.pyplot as plt
@@ -69,7 +70,7 @@ from oes.presets import get_preset
 from oes.scorecard import Scorecard
 
 P = get_preset(preset)
-G = overfitting(preset, images=images, seeds=seeds, steps=steps, sparsity=sparsity, methods=methods)
+G = overfitting(preset, images=images, seeds=seeds, steps=steps, sparsity=sparsity, methods=methods, twins=twins)
 images, seeds, steps, sparsity = (G.params[k] for k in ("images", "seeds", "steps", "sparsity"))
 print(f"preset {P.name}: {P.size}×{P.size}, σ = {P.sigma:g}/255, images {images}, seeds {seeds}, "
       f"{steps} iterations, Sparse-DIP keeps {sparsity:.1%} of the hourglass")
@@ -88,8 +89,9 @@ G.table()
 
 # %%
 R = G.execute()
-records = R.records()
+records = [r for m in methods for r in R.records(method=m)]
 df = R.frame()
+df = df[df["method"].isin(methods)].reset_index(drop=True)   # the twins have their own section below
 df["overfit (best − final, dB)"] = df["best_psnr"] - df["final_psnr"]
 n_params = df.groupby("method")[["n_nonzero"]].first().rename(columns={"n_nonzero": "non-zero parameters"})
 n_params.index = [METHOD_LABELS.get(m, m) for m in n_params.index]
@@ -138,6 +140,71 @@ titles = ["noisy y", "clean x"] + [f"{METHOD_LABELS.get(m, m)}\n{rec[m].result['
 show_images(outs, titles); plt.show()
 side = max(8, P.size // 3)
 zoom_crops(outs, titles, box=(P.size // 3, P.size // 3, side)); plt.show()
+
+# %% [markdown]
+# ## Has OES learned its mask, and is the mask unique?
+# OES keeps C(p), the k weights of largest p (eq. 3). That set is *learned* only once about k weights
+# have p > ½ and it no longer changes: `learn_mask` records, at every check, **#{p > ½}/k**, the share
+# of the kept set **stable** since the previous check, and mean p (the prior's p0 is the kept fraction);
+# at `quick` and `medium` learning stops when the kept set is ≥ 95 % stable at two checks
+# (`docs/calibration.md`). **Dead-path waste** is the share of kept conv weights that cannot reach the
+# output or be reached from the input (`oes.analysis.dead_paths`).
+#
+# The *twin* of a mask is learned on the same noisy image from the same θ_in, only the Concrete
+# sampler's random stream differs. If OES found *the* subnetwork of θ_in, the twins would keep the same
+# weights; **agreement** is the overlap of their kept sets (chance: the kept fraction).
+
+# %%
+from oes.analysis import dead_paths
+from oes.masks import mask_agreement
+
+twin_rows, histories = [], {}
+for lab in R.labels("mask"):
+    if lab["method"] != "oes_twin":
+        continue
+    im, sd = lab["image"], lab["seed"]
+    recs = {k: R.mask_record(image=im, seed=sd, method=k) for k in ("oes", "oes_twin")}
+    agree = mask_agreement(recs["oes"]["mask"], recs["oes_twin"]["mask"])
+    runs = {k: R.run(image=im, seed=sd, method=k) for k in ("sparse", "sparse_twin")}
+    for k, rec in recs.items():
+        meta, h = rec["mask"].meta, rec["history"]
+        histories[(im, sd, k)] = h
+        twin_rows.append({"image": im, "seed": sd, "mask": "first" if k == "oes" else "twin",
+                          "steps": meta.get("steps_run"), "converged": meta.get("converged"),
+                          "#{p>½}/k": meta.get("above_half"), "stable": meta.get("kept_stable"),
+                          "mean p": meta.get("mean_p"), "λ used": meta.get("lam_used"),
+                          "dead-path waste": dead_paths(rec["mask"], G.spec(image=im, seed=sd, method=k).generator)["waste"],
+                          "agreement (chance)": f"{agree['overlap']:.1%} ({agree['chance']:.1%})",
+                          "Sparse-DIP final PSNR": runs["sparse" if k == "oes" else "sparse_twin"].result["final_psnr"]})
+twins_df = pd.DataFrame(twin_rows)
+if len(twins_df):
+    spread = twins_df.pivot_table(index=["image", "seed"], columns="mask", values="Sparse-DIP final PSNR")
+    spread["|first − twin| (dB)"] = (spread["first"] - spread["twin"]).abs()
+    display(twins_df.round(4))
+    display(spread.round(2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for (im, sd, k), h in histories.items():
+        if h is None or "above_half" not in h:
+            continue
+        h = h.dropna(subset=["above_half"])
+        style = dict(color=f"C{seeds.index(sd)}", ls="-" if k == "oes" else "--", label=f"{im} seed {sd} {k}")
+        axes[0].plot(h["step"], h["above_half"], **style)
+        axes[1].plot(h["step"], h["kept_stable"], **style)
+    axes[0].axhline(1, color="gray", lw=0.8); axes[0].set(xlabel="OES step", ylabel="#{p > ½} / k", yscale="log")
+    axes[1].set(xlabel="OES step", ylabel="kept set stable since last check", ylim=(0, 1.02))
+    axes[1].legend(fontsize=7)
+    fig.tight_layout(); plt.show()
+    print(f"agreement of twin masks: {', '.join(twins_df[twins_df['mask'] == 'first']['agreement (chance)'])}; "
+          f"Sparse-DIP final PSNR of twins differs by {spread['|first − twin| (dB)'].min():.2f}–"
+          f"{spread['|first − twin| (dB)'].max():.2f} dB")
+else:
+    print("no twin masks in this grid (twins = 0)")
+
+# %% [markdown]
+# Read with `docs/calibration.md` §6: on every image and setting measured, twins keep only a few times
+# more of the same weights than chance, yet train to similar PSNRs — many sparse subnetworks of θ_in
+# fit the image about equally well. "The OES mask" of an image is one draw from a distribution; the
+# book's comparisons therefore average over three seeds, each with its own θ_in and sampler stream.
 
 # %% [markdown]
 # ## What the paper reports vs what this run shows

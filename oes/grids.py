@@ -40,13 +40,22 @@ def masking_prior(preset: str, *, image: str | None = None, sparsities: Sequence
                         "seed": seed})
 
 
+#: the Concrete sampler's stream of chapter 02's twin masks: seed + this (issue 10: is the kept set unique?)
+TWIN_SAMPLER_OFFSET = 1000
+
+
 def overfitting(preset: str, *, images: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                 steps: int | None = None, sparsity: float | None = None,
-                methods: Sequence[str] = ("dense", "sgld", "decoder", "sparse")) -> Grid:
+                methods: Sequence[str] = ("dense", "sgld", "decoder", "sparse"), twins: int = 1) -> Grid:
     """Chapter 02 (Finding 2, §4.2, Figs 5/6/11, Tables 2/3): one run per (image, seed, method), no
     early stopping; Sparse-DIP's OES mask is learned on the same noisy image and θ_in (seed).
 
-    Labels: ``image``, ``seed``, ``method`` (runs); the masks are items too (``method="oes"``).
+    For the first ``twins`` images, every seed also gets a *twin* OES mask — the same problem and θ_in,
+    only the Concrete sampler's stream differs (``sampler_seed`` = seed + ``TWIN_SAMPLER_OFFSET``) — and
+    a Sparse-DIP run from it: how much two learned masks agree, and how far their PSNRs part.
+
+    Labels: ``image``, ``seed``, ``method`` (runs); the masks are items too (``method="oes"``); the twins
+    are ``method="oes_twin"`` (mask) and ``"sparse_twin"`` (run).
     """
     P = get_preset(preset)
     images = list(images or P.images)
@@ -63,8 +72,14 @@ def overfitting(preset: str, *, images: Sequence[str] | None = None, seeds: Sequ
             for m in methods:
                 items.append(({"image": im, "seed": sd, "method": m},
                               P.run_spec(im, m, sd, mask=mask if m == "sparse" else None, steps=steps)))
+            if mask is not None and im in images[:max(0, int(twins))]:
+                twin = P.mask_spec(im, sd, sparsity=sparsity, sampler_seed=sd + TWIN_SAMPLER_OFFSET)
+                items.append(({"image": im, "seed": sd, "method": "oes_twin"}, twin))
+                items.append(({"image": im, "seed": sd, "method": "sparse_twin"},
+                              P.run_spec(im, "sparse", sd, mask=twin, steps=steps)))
     return Grid("02_overfitting", P.name, items,
-                params={"images": images, "seeds": seeds, "steps": steps, "sparsity": sparsity, "methods": methods})
+                params={"images": images, "seeds": seeds, "steps": steps, "sparsity": sparsity, "methods": methods,
+                        "twins": int(twins)})
 
 
 # ==================================================================== chapters 03–06 (Findings 3 and 4;
