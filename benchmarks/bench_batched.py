@@ -156,6 +156,63 @@ def throughput(section, gcfg, size, ns, steps, repeat, device, batched_threads):
     return rows
 
 
+# ------------------------------------------------------------------ the processes executor: W workers × 1 thread
+_WORKER: dict = {}
+
+
+def _worker_steps(args):
+    """In a worker process (1 intra-op thread): ``per`` quick runs of ``kind`` for ``k`` steps, one after
+    another (``batch`` False) or as one batch (``batch`` True). Returns nothing: the parent times the wall."""
+    kind, per, offset, k, batch = args
+    torch.set_num_threads(1)
+    key = (kind, per, offset)
+    if key not in _WORKER:
+        _WORKER[key] = Members(QUICK.generator, QUICK.size, offset + per, torch.device("cpu"))
+    m = _WORKER[key]
+    idx = list(range(offset, offset + per))
+    sub = type("Sub", (), {})()
+    sub.gcfg, sub.device = m.gcfg, m.device
+    sub.zs, sub.ys, sub.ops = [m.zs[i] for i in idx], [m.ys[i] for i in idx], [m.ops[i] for i in idx]
+    sub.nets = lambda n=None: [build_generator(m.gcfg, i, m.device) for i in idx[:n or per]]
+    seq, bat, _ = (fit_runners if kind == "fit" else mask_runners)(sub, per)
+    if batch:
+        bat(k)
+    else:
+        for i in range(per):          # sequential: every run of this worker (fit_runners caps at 4)
+            s1, _, _ = (fit_runners if kind == "fit" else mask_runners)(_one(sub, i), 1)
+            s1(k)
+
+
+def _one(sub, i):
+    one = type("One", (), {})()
+    one.gcfg, one.device = sub.gcfg, sub.device
+    one.zs, one.ys, one.ops = sub.zs[i:i + 1], sub.ys[i:i + 1], sub.ops[i:i + 1]
+    one.nets = lambda n=None: sub.nets()[i:i + 1]
+    return one
+
+
+def processes(kind, n, workers, steps, repeat):
+    """ms per run-step of N quick runs spread over ``workers`` processes at 1 thread each — the
+    ``processes`` executor — each worker running its share one by one, or as one batch (``--batch``)."""
+    import multiprocessing as mp
+
+    k1, k2 = steps
+    per = max(1, n // workers)
+    out = {}
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for batch in (False, True):
+            jobs = lambda k: [(kind, per, w * per, k, batch) for w in range(workers)]   # noqa: E731
+            pool.map(_worker_steps, jobs(1))                       # warm-up: build the members
+            best = float("inf")
+            for _ in range(repeat):
+                t = time.perf_counter(); pool.map(_worker_steps, jobs(k1)); t1 = time.perf_counter() - t
+                t = time.perf_counter(); pool.map(_worker_steps, jobs(k2)); t2 = time.perf_counter() - t
+                if t2 > t1:
+                    best = min(best, (t2 - t1) / (k2 - k1))
+            out["batched" if batch else "sequential"] = 1e3 * best / (per * workers)
+    return out
+
+
 def forward_backward(n, repeat, device, threads_list):
     """One forward+backward of N quick networks: separate, vmap, grouped, exact (ms per run)."""
     m = Members(QUICK.generator, QUICK.size, n, device)
@@ -262,8 +319,8 @@ def agreement(device, n=2, threads2=True):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", nargs="*", default=["fit", "mask", "paper", "fwd"],
-                    choices=["fit", "mask", "paper", "fwd"])
+    ap.add_argument("--sections", nargs="*", default=["fit", "mask", "procs", "paper", "fwd"],
+                    choices=["fit", "mask", "procs", "paper", "fwd"])
     ap.add_argument("--ns", nargs="+", type=int, default=[1, 4, 16], help="batch sizes at quick")
     ap.add_argument("--steps", nargs=2, type=int, default=None, metavar=("K1", "K2"),
                     help="step counts whose time difference is measured (default: 4 12 at quick, 1 3 for paper)")
@@ -311,6 +368,24 @@ def main(argv=None):
         pt = [None] if gpu else [2]
         rows += throughput("fit@paper", PAPER.generator, 256, [1, 4], paper_steps, 1, device, pt)
         rows += throughput("mask@paper", PAPER.generator, 256, [1, 4], paper_steps, 1, device, pt)
+        save()
+    if "procs" in a.sections:
+        workers = 2
+        print(f"processes executor: {workers} workers × 1 thread (ms per run-step; ratio vs sequential in-process @2)")
+        for kind in ("fit", "mask"):
+            ref = {r["N"]: r["sequential_ms"] for r in rows if r["section"] == f"{kind}@quick"}
+            for n in [x for x in a.ns if x >= workers]:
+                t = processes(kind, n, workers, quick_steps, a.repeat)
+                row = {"section": f"{kind}@quick processes", "size": QUICK.size, "N": n, "workers": workers,
+                       "processes_ms": t["sequential"], "processes_batched_ms": t["batched"],
+                       "sequential_ms": ref.get(n)}
+                if ref.get(n):
+                    row["speedup_processes"] = ref[n] / t["sequential"]
+                    row["speedup_processes_batched"] = ref[n] / t["batched"]
+                rows.append(row)
+                r = f" {row['speedup_processes']:.2f}× / {row['speedup_processes_batched']:.2f}×" if ref.get(n) else ""
+                print(f"{kind}@quick   {n:3d}  processes {t['sequential']:8.2f}  processes+batch {t['batched']:8.2f}{r}",
+                      flush=True)
         save()
     if "fwd" in a.sections:
         rows += forward_backward(16, a.repeat, device, [None] if gpu else [1, 2])
