@@ -39,11 +39,29 @@ def test_chapter_grids_equal_the_notebooks_former_grids(preset):
             for m in methods:
                 mask = P.mask_spec(im, sd, sparsity=P.mask.sparsity) if m == "sparse" else None
                 old02.append(P.run_spec(im, m, sd, mask=mask, steps=P.fit.steps))
-    g = overfitting(preset)
+    g = overfitting(preset, twins=0)       # the twin masks came later: see the next test
     runs = [s for s in g.specs() if isinstance(s, RunSpec)]
     assert _keys(runs) == _keys(old02)
     masks = [s for s in g.specs() if not isinstance(s, RunSpec)]
     assert _keys(masks) == _keys([r.mask for r in old02 if r.mask is not None])
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick"])
+def test_overfitting_twins_add_one_mask_and_one_run_per_seed_of_the_first_image(preset):
+    from oes.grids import TWIN_SAMPLER_OFFSET
+
+    P = get_preset(preset)
+    base, g = overfitting(preset, twins=0), overfitting(preset, twins=1)
+    extra = [(lab, s) for lab, s in g.items if canonical_json(s) not in set(_keys(base.specs()))]
+    assert len(extra) == 2 * len(P.seeds)
+    for lab, s in extra:
+        assert lab["image"] == P.images[0] and lab["method"] in ("oes_twin", "sparse_twin")
+        mask = s if lab["method"] == "oes_twin" else s.mask
+        assert mask.params["sampler_seed"] == lab["seed"] + TWIN_SAMPLER_OFFSET
+        # same problem and θ_in as the first mask: only the sampler stream differs
+        first = base.spec(image=lab["image"], seed=lab["seed"], method="oes")
+        assert {**mask.params, "sampler_seed": None} == {**first.params, "sampler_seed": None}
+        assert mask.seed == first.seed and mask.image == first.image
 
 
 def test_grid_functions_take_the_notebooks_parameter_names():
@@ -58,7 +76,7 @@ def test_grid_functions_take_the_notebooks_parameter_names():
 
 
 def test_grid_table_execute_and_lookup(tmp_path):
-    g = overfitting("smoke", steps=3, methods=["dense", "sparse"])
+    g = overfitting("smoke", steps=3, methods=["dense", "sparse"], twins=0)
     t = g.table(root=tmp_path)
     assert list(t.columns) == ["kind", "image", "seed", "method", "key", "steps", "stored"]
     assert t["kind"].tolist() == ["mask", "run", "run"] and not t["stored"].any()
