@@ -36,7 +36,7 @@ from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Operator
 
-__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio", "resolve_lambda",
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio", "lam_rule_prior", "resolve_lambda",
            "learn_mask", "masked_output"]
 
 
@@ -297,7 +297,11 @@ def lambda_for_ratio(balance: dict, ratio: float, p0: float | None = None) -> fl
     """The λ that makes the prior's gradient at v = 0 ``ratio`` times the boundary data gradient of
     ``balance`` (:func:`gradient_balance`): λ = ratio · data_boundary / (|logit p0| / 4)."""
     p0 = balance["p0"] if p0 is None else p0
-    return ratio * balance["data_boundary"] / (abs(math.log(p0 / (1 - p0))) / 4)
+    pull = abs(math.log(p0 / (1 - p0))) / 4
+    if pull == 0:
+        raise ValueError("the λ rule is undefined at p0 = 1/2 (the KL has no pull at v = 0); "
+                         "evaluate it at another prior (lam_rule_prior) or give λ itself (lam)")
+    return ratio * balance["data_boundary"] / pull
 
 
 # ---------------------------------------------------------------- shared with oes.batched.learn_mask_batch
@@ -378,9 +382,26 @@ def resolve_lambda(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: O
     """
     if cfg.lam_ratio is None:
         return cfg, {"lam_used": cfg.lam}
-    b = gradient_balance(net, z, y, operator, cfg=cfg, samples=cfg.ratio_samples, seed=seed)
-    lam = lambda_for_ratio(b, cfg.lam_ratio, cfg.p0)
-    return replace(cfg, lam=lam), {"lam_used": lam, "lam_ratio": cfg.lam_ratio, "data_boundary": b["data_boundary"]}
+    p_rule = lam_rule_prior(cfg.p0)
+    b = gradient_balance(net, z, y, operator, cfg=replace(cfg, prior=p_rule), samples=cfg.ratio_samples, seed=seed)
+    lam = lambda_for_ratio(b, cfg.lam_ratio, p_rule)
+    meta = {"lam_used": lam, "lam_ratio": cfg.lam_ratio, "data_boundary": b["data_boundary"]}
+    if p_rule != cfg.p0:
+        meta["lam_rule_p0"] = p_rule
+    return replace(cfg, lam=lam), meta
+
+
+#: The prior the λ rule was calibrated with (``docs/calibration.md``: 3 % kept, p0 = 0.03).
+LAM_RULE_REF_P0 = 0.03
+
+
+def lam_rule_prior(p0: float) -> float:
+    """The prior at which the λ rule is evaluated for a run with prior ``p0``: ``p0`` itself, except near
+    p0 = 1/2, where the KL's pull at v = 0, λ·|logit p0|/4, vanishes (App. K's Deep Decoder masks and
+    chapter 01's 50 % masks use p0 = 1/2): there the rule would need λ → ∞, so it gives the λ that a
+    prior at ``LAM_RULE_REF_P0`` gets on the same network and image — the size scaling the rule exists
+    for, with the calibration's prior strength."""
+    return p0 if abs(math.log(p0 / (1 - p0))) >= 0.1 else LAM_RULE_REF_P0
 
 
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:

@@ -204,6 +204,25 @@ def test_gradient_balance_and_the_lambda_rule(tiny):
     assert all(p.requires_grad for p in net.parameters())           # the network is left as it was
 
 
+def test_lambda_rule_at_p0_one_half_uses_the_reference_prior(tiny):
+    """At p0 = 1/2 the KL has no pull at v = 0: the rule gives the λ a 3 % prior gets on the same
+    problem (App. K's decoder masks, chapter 01's 50 % masks), and says so in the meta."""
+    from oes.learn import LAM_RULE_REF_P0, lambda_for_ratio, resolve_lambda
+
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    half, meta = resolve_lambda(net, z, y, None, MaskConfig(sparsity=0.5, lam_ratio=1e-3, ratio_samples=4))
+    ref, ref_meta = resolve_lambda(net, z, y, None, MaskConfig(sparsity=LAM_RULE_REF_P0, lam_ratio=1e-3,
+                                                               ratio_samples=4))
+    assert math.isfinite(half.lam) and half.lam > 0 and half.lam == ref.lam
+    assert meta["lam_rule_p0"] == LAM_RULE_REF_P0 and "lam_rule_p0" not in ref_meta
+    dec, _ = resolve_lambda(net, z, y, None, MaskConfig(sparsity=0.26, prior=0.5, lam_ratio=1e-3, ratio_samples=4))
+    assert dec.lam == ref.lam                                       # prior 1/2 at another kept fraction: the same
+    with pytest.raises(ValueError, match="undefined at p0 = 1/2"):
+        lambda_for_ratio({"p0": 0.5, "data_boundary": 1.0}, 1e-3)
+
+
 def test_adaptive_lambda_drives_the_kept_count_to_the_target(tiny):
     """lam_adapt: λ rises while more than k weights have p > 1/2 and falls while fewer do."""
     net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
