@@ -298,7 +298,8 @@ card.claim("f3_layer_collapse",
            value="; ".join(f"{l}: {int(collapse_summary.loc[l, 'collapsed_masks'])} of "
                            f"{int(collapse_summary.loc[l, 'masks'])} masks, "
                            f"{collapse_summary.loc[l, 'mean_collapsed_tensors']:.1f} tensors on average" for l in mr)
-                 + f"; OES: {int(collapse_summary.loc['OES', 'collapsed_masks'])} masks",
+                 + f"; OES: {int(collapse_summary.loc['OES', 'collapsed_masks'])} of "
+                   f"{int(collapse_summary.loc['OES', 'masks'])} masks collapse",
            holds=bool(all(collapse_summary.loc[l, "collapsed_masks"] == collapse_summary.loc[l, "masks"] for l in mr)))
 AUTH = {r: r + " (authors')" for r in ("SynFlow", "SNIP", "GraSP")}
 refs = [r for r in AUTH if r in PAI and AUTH[r] in AUTHORS]
