@@ -172,7 +172,7 @@ for lab in R.labels("mask"):
         twin_rows.append({"image": im, "seed": sd, "mask": "first" if k == "oes" else "twin",
                           "steps": meta.get("steps_run"), "converged": meta.get("converged"),
                           "#{p>½}/k": meta.get("above_half"), "stable": meta.get("kept_stable"),
-                          "mean p": meta.get("mean_p"), "λ used": meta.get("lam_used"),
+                          "mean p": meta.get("mean_p"), "λ used": f"{meta['lam_used']:.2e}" if meta.get("lam_used") is not None else None,
                           "dead-path waste": dead_paths(rec["mask"], G.spec(image=im, seed=sd, method=k).generator)["waste"],
                           "agreement (chance)": f"{agree['overlap']:.1%} ({agree['chance']:.1%})",
                           "Sparse-DIP final PSNR": runs["sparse" if k == "oes" else "sparse_twin"].result["final_psnr"]})
