@@ -64,8 +64,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from oes.compare import restores
 from oes.grids import overfitting
-from oes.metrics import psnr
 from oes.plots import METHOD_LABELS, psnr_curves, show_images, zoom_crops
 from oes.presets import get_preset
 from oes.scorecard import Scorecard
@@ -229,10 +229,7 @@ if {"sparse", "dense"} <= has:
     # "no overfitting" means something only for a network that fits the image: each Sparse-DIP run
     # must at least beat its noisy input y at its best (a severed mask's near-constant output cannot
     # overfit, and must not count as evidence)
-    sp = df[df.method == "sparse"]
-    noisy_db = {(r.spec.image, r.spec.seed): psnr(r.spec.problem().y, r.spec.problem().x)
-                for r in records if r.spec.method == "sparse"}
-    fits = [row.best_psnr > noisy_db[row.image, row.seed] for row in sp.itertuples()]
+    fits = [restores(r) for r in records if r.spec.method == "sparse"]
     card.claim("f2_sparse_no_overfit",
                text="Sparse-DIP shows minimal overfitting: final PSNR within 1 dB of its best in every run "
                     "(and every run's best above its noisy input's PSNR: it restores the image)",

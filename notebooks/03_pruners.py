@@ -76,9 +76,8 @@ imp_train_steps = None  # Adam steps per IMP round; default: the training horizo
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from oes.compare import collapse_table, gap_text, imp_label, overfit, paired_gap, plot_imp_rounds, table4
+from oes.compare import collapse_table, gap_text, imp_label, overfit, paired_gap, plot_imp_rounds, restores, table4
 from oes.grids import pruners
-from oes.metrics import psnr
 from oes.plots import METHOD_COLORS, show_images
 from oes.presets import chapter_settings, get_preset
 from oes.scorecard import Scorecard
@@ -285,9 +284,8 @@ card.claim("f3_oes_beats_imp",
                    ", ".join(f"{l} {mean_final[l]:.2f}" for l in IMP_LABELS) + " dB")
 # OES "not overfitting" counts only where OES's network restores the image: every OES run's best PSNR
 # above its noisy input's (a severed mask's near-constant output cannot overfit)
-oes_runs = [(r.spec.image, r.spec.seed, r.result["best_psnr"], psnr(r.spec.problem().y, r.spec.problem().x))
-            for r in (R.run(image=im, seed=sd, mask="OES") for im in images for sd in seeds)]
-oes_fits = sum(best > noisy for _, _, best, noisy in oes_runs)
+oes_runs = [R.run(image=im, seed=sd, mask="OES") for im in images for sd in seeds]
+oes_fits = sum(restores(r) for r in oes_runs)
 card.claim("f3_imp_overfits",
            text="IMP masks overfit more than OES's: their best − final PSNR exceeds OES's, beyond the spread of the "
                 "paired gap, for both schedules (and every OES run restores the image: best above the noisy "

@@ -22,9 +22,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .masks import Mask
+from .metrics import psnr
 
 __all__ = ["KINDS", "imp_label", "imp_mask_spec", "mean_std", "paired_gap", "gap_text", "gap_exceeds", "gap_within",
-           "table4", "overfit", "collapse_table",
+           "table4", "overfit", "restores", "collapse_table",
            "group_of",
            "transfer_kind", "kind_means", "self_label", "plot_imp_rounds"]
 
@@ -147,6 +148,14 @@ def table4(df: pd.DataFrame, groups: Mapping[str, Sequence[str]], column: str = 
 def overfit(df: pd.DataFrame) -> pd.Series:
     """Overfitting without early stopping: best − final PSNR (dB) of each run (≥ 0)."""
     return df["best_psnr"] - df["final_psnr"]
+
+
+def restores(record) -> bool:
+    """Whether a run restores its image at all: its best PSNR is above its measurement's (the noisy
+    input y against the clean x). "It does not overfit" means something only for such a run: a
+    severed mask's near-constant output cannot overfit and must not count as evidence."""
+    prob = record.spec.problem()
+    return bool(record.result["best_psnr"] > psnr(prob.y, prob.x))
 
 
 def collapse_table(masks: Mapping[str, Mask]) -> pd.DataFrame:

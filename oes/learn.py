@@ -396,12 +396,13 @@ LAM_RULE_REF_P0 = 0.03
 
 
 def lam_rule_prior(p0: float) -> float:
-    """The prior at which the λ rule is evaluated for a run with prior ``p0``: ``p0`` itself, except near
+    """The prior at which the λ rule is evaluated for a run with prior ``p0``: ``p0`` itself, except at
     p0 = 1/2, where the KL's pull at v = 0, λ·|logit p0|/4, vanishes (App. K's Deep Decoder masks and
     chapter 01's 50 % masks use p0 = 1/2): there the rule would need λ → ∞, so it gives the λ that a
     prior at ``LAM_RULE_REF_P0`` gets on the same network and image — the size scaling the rule exists
-    for, with the calibration's prior strength."""
-    return p0 if abs(math.log(p0 / (1 - p0))) >= 0.1 else LAM_RULE_REF_P0
+    for, with the calibration's prior strength. (Only p0 = 1/2 exactly: it used to divide by zero, so
+    no stored mask of any other prior changes.)"""
+    return LAM_RULE_REF_P0 if p0 == 0.5 else p0
 
 
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:

@@ -119,3 +119,17 @@ def test_paired_gap_holds_only_beyond_the_spread():
     assert not g["holds"] and "within the spread" in g["text"]
     assert not paired_gap(df[df.seed < 1], "sparse", "dense")["holds"]
     assert not paired_gap(df, "dense", "sparse")["holds"]
+
+
+def test_restores_compares_the_best_psnr_with_the_noisy_input():
+    from types import SimpleNamespace
+
+    from oes.compare import restores
+    from oes.metrics import psnr
+
+    spec = get_preset("smoke").run_spec("astronaut", "dense", 0)
+    prob = spec.problem()
+    noisy = psnr(prob.y, prob.x)
+    assert 15 < noisy < 25                                           # σ = 25/255 gives ≈ 20 dB
+    assert restores(SimpleNamespace(spec=spec, result={"best_psnr": noisy + 0.5}))
+    assert not restores(SimpleNamespace(spec=spec, result={"best_psnr": noisy - 0.5}))
