@@ -67,7 +67,7 @@ from tqdm import tqdm
 from .fit import (FitConfig, FitResult, RunLog, check_finite, fit, fit_rng, is_record_step, load_checkpoint,
                   mask_values, progress_enabled)
 from .generators import DeepDecoder, Hourglass
-from .learn import (MaskConfig, MaskResult, resolve_lambda, _check_loss, _ConcreteFn, _Convergence, _kl_grad_, _logistic,
+from .learn import (MaskConfig, MaskResult, buffers_of, resolve_lambda, restore_buffers, search_lambda, _check_loss, _ConcreteFn, _Convergence, _kl_grad_, _logistic,
                     _mask_result, _record_row, mask_rng, regulariser)
 from .masks import Mask, atomic_torch_save, maskable_names
 from .operators import Operator
@@ -568,7 +568,8 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     changed (BatchNorm running statistics aside, as in ``learn_mask``). ``MaskResult.seconds`` is the
     member's share of the batch's wall time. ``metas`` and ``on_checks`` are ``learn_mask``'s ``meta`` and
     ``on_check`` per member (``on_check(step, v)`` gets the member's logits, a detached view: copy to keep).
-    ``exact``: as in :func:`fit_batch`.
+    ``exact``: as in :func:`fit_batch`. With ``cfg.lam_search`` every member searches its λ rule's ratio
+    (:func:`oes.learn.search_lambda`, the solo function's own moves); each round of tries is one batch.
     """
     n = len(nets)
     device = _check_batch(nets, zs, ys)
@@ -581,7 +582,27 @@ def learn_mask_batch(nets: Sequence[nn.Module], zs: Sequence[torch.Tensor], ys: 
     if not isinstance(cfg, MaskConfig):
         raise BatchError(f"cfg is a {type(cfg).__name__}, expected one oes.learn.MaskConfig for the whole batch")
 
-    resolved = [resolve_lambda(nets[i], zs[i], ys[i], operators[i], cfg, seeds[i]) for i in range(n)]
+    saved = buffers_of(list(nets)) if cfg.lam_search else None
+
+    def learn_round(idx: list[int], cfgs: list[MaskConfig], attempt: int) -> list[MaskResult]:
+        pick = lambda seq: [seq[i] for i in idx]
+        if saved is not None:
+            restore_buffers(pick(nets), pick(saved))
+        return _learn_mask_batch_once(pick(nets), pick(zs), pick(ys), pick(operators), cfgs, pick(seeds),
+                                      pick(x_trues), pick(to_images), pick(metas), pick(on_checks), progress,
+                                      desc if not attempt else f"{desc} (λ try {attempt + 1})", exact)
+
+    return search_lambda(cfg, learn_round, n)
+
+
+def _learn_mask_batch_once(nets, zs, ys, operators, cfgs: list[MaskConfig], seeds, x_trues, to_images, metas,
+                           on_checks, progress, desc, exact) -> list[MaskResult]:
+    """One round of :func:`learn_mask_batch`: member i learns with ``cfgs[i]`` (configs that differ at most
+    in ``lam_ratio``), each with the λ its config gives."""
+    n = len(nets)
+    cfg = cfgs[0]
+    device = zs[0].device
+    resolved = [resolve_lambda(nets[i], zs[i], ys[i], operators[i], cfgs[i], seeds[i]) for i in range(n)]
     metas = [{**info, **(m or {})} for (_, info), m in zip(resolved, metas)]
     names = maskable_names(nets[0], cfg.maskable)
     all_names = [k for k, _ in nets[0].named_parameters()]

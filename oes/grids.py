@@ -554,7 +554,7 @@ def sensitivity(preset: str, *, images: Sequence[str] | None = None, mask_steps:
             replace(P.generator, init=init, init_scale=float(scale))
         return P.mask_spec(image, seed, generator=gen, sparsity=s, steps=mask_steps, reg=reg,
                            prior=None if prior is None or prior == s else prior, lam=lambda_grid(P.lam_sweep, [decades])[0],
-                           lam_ratio=None)   # the paper's sweeps use fixed λ values (App. G, I)
+                           lam_ratio=None, lam_search=0)   # the paper's sweeps use fixed λ values (App. G, I)
 
     def train(m):
         return replace(P.run_spec(m.image, "sparse", m.seed, mask=m, steps=train_steps), generator=m.generator)

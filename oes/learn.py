@@ -36,7 +36,7 @@ from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Operator
 
-__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio", "lam_rule_prior", "resolve_lambda",
+__all__ = ["MaskConfig", "MaskResult", "Concrete", "kl_bernoulli", "regulariser", "rank_mask", "convergence", "gradient_balance", "lambda_for_ratio", "lam_rule_prior", "resolve_lambda", "search_lambda", "next_lam_ratio",
            "learn_mask", "masked_output"]
 
 
@@ -59,6 +59,14 @@ class MaskConfig:
     # KL penalty): at every check λ ← λ · clip((#{p > 1/2} / k) ** lam_adapt, 1/2, 2), so the Bernoulli's
     # own kept count is driven to the target k. None: λ fixed (the paper). KL regulariser only.
     lam_adapt: float | None = None
+    # λ search (needs ``lam_ratio``): the ratio that makes *this* problem's mask converge is found by the
+    # convergence criteria alone (docs/calibration.md §9). A try whose kept set has settled (stable at
+    # ``stop_patience`` checks) with #{p > 1/2}/k outside [0.9, 1.1] and drifting too slowly to enter it
+    # within ``steps`` ends early; then up to ``lam_search`` more tries learn from scratch (same θ_in, z
+    # and sampler stream) with the ratio moved towards the band (:func:`next_lam_ratio`). The first
+    # converged try is the mask; if none converges, the try whose above_half is nearest 1. Every try is
+    # recorded in the meta (``lam_search``). 0: one try, λ as the rule gives it.
+    lam_search: int = 0
     prior: float | None = None     # p0; None → p0 = sparsity (§3.2, App. H.1)
     maskable: Literal["all", "weights"] = "all"   # which parameters m covers
     record_every: int = 50
@@ -92,6 +100,9 @@ class MaskConfig:
         if self.lam_ratio is not None and (self.lam_ratio <= 0 or self.reg != "kl"):
             raise ValueError(f"lam_ratio must be > 0 and needs reg='kl' (got {self.lam_ratio}, reg={self.reg!r}); "
                              f"give lam instead")
+        if self.lam_search < 0 or (self.lam_search and self.lam_ratio is None):
+            raise ValueError(f"lam_search must be ≥ 0 and needs lam_ratio (the λ rule's ratio is what it searches); "
+                             f"got lam_search={self.lam_search}, lam_ratio={self.lam_ratio}")
         if self.stop_patience < 1:
             raise ValueError(f"stop_patience must be ≥ 1, got {self.stop_patience}")
 
@@ -332,11 +343,15 @@ def _record_row(step: int, data: torch.Tensor, v: torch.Tensor, cfg: MaskConfig,
 
 class _Convergence:
     """The convergence checks of one problem: the previous kept set, consecutive converged checks
-    and the last verdict; :meth:`stop` is the optional stopping rule of :class:`MaskConfig`."""
+    and the last verdict; :meth:`stop` is the optional stopping rule of :class:`MaskConfig`, and — with
+    ``lam_search`` — also fires when the try has *settled outside the band* (:meth:`_settled_outside`)."""
 
     def __init__(self, cfg: MaskConfig):
         self.cfg, self.previous, self.calm, self.last = cfg, None, 0, {"converged": False}
         self.lam = cfg.lam                     # the λ in use (changes only with cfg.lam_adapt)
+        self.prev_above: float | None = None
+        self.outside = 0                       # consecutive checks settled outside the band
+        self.settled_step: int | None = None   # the step at which a try was ended as settled outside
 
     def due(self, step: int) -> bool:
         return bool(step) and step % self.cfg.check_every == 0
@@ -346,12 +361,33 @@ class _Convergence:
         self.previous = self.last.pop("kept")
         row.update(kept_stable=self.last["kept_stable"], above_half=self.last["above_half"], lam=self.lam)
         self.calm = self.calm + 1 if self.last["converged"] else 0
+        if self.cfg.lam_search:
+            self.outside = self.outside + 1 if self._settled_outside(int(row["step"])) else 0
+            if self.outside >= self.cfg.stop_patience and self.settled_step is None:
+                self.settled_step = int(row["step"])
+        self.prev_above = self.last["above_half"]
         if self.cfg.lam_adapt is not None:
             self.lam *= min(2.0, max(0.5, max(self.last["above_half"], 1e-12) ** self.cfg.lam_adapt))
 
+    def _settled_outside(self, step: int) -> bool:
+        """The kept set is stable (≥ ``stop_stable``) but #{p > 1/2}/k is outside :data:`SEPARATED` and,
+        at its drift since the previous check (in log, per check), would not enter it before ``steps``."""
+        a, prev = self.last["above_half"], self.prev_above
+        if prev is None or not self.last["kept_stable"] >= (self.cfg.stop_stable or STABLE):
+            return False
+        lo, hi = SEPARATED
+        if lo <= a <= hi:
+            return False
+        a, prev = max(a, 1e-12), max(prev, 1e-12)
+        rate = math.log(a / prev)                        # per check
+        checks_left = max(self.cfg.steps - step, 0) / self.cfg.check_every
+        gap = math.log(a / hi) if a > hi else math.log(a / lo)   # > 0 above the band, < 0 below
+        return not (rate * gap < 0 and abs(rate) * checks_left >= abs(gap))
+
     @property
     def stop(self) -> bool:
-        return self.cfg.stop_stable is not None and self.calm >= self.cfg.stop_patience
+        converged = self.cfg.stop_stable is not None and self.calm >= self.cfg.stop_patience
+        return converged or self.settled_step is not None
 
 
 def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskConfig, seed: int, operator: Operator,
@@ -367,6 +403,8 @@ def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskCo
             "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
             "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"]),
             "lam_final": conv.lam}
+    if conv.settled_step is not None:
+        info["settled_outside_at"] = conv.settled_step
     info.update(meta or {})
     mask = Mask(mask_dict, info)
     mask.meta["collapsed"] = mask.collapsed()
@@ -405,6 +443,109 @@ def lam_rule_prior(p0: float) -> float:
     return LAM_RULE_REF_P0 if p0 == 0.5 else p0
 
 
+# ---------------------------------------------------------------- λ search (MaskConfig.lam_search)
+#: d log(above_half) / d log(lam_ratio) on the calibration images (docs/calibration.md §9: between
+#: −0.37 and −0.84); the first move of a search assumes this slope.
+SEARCH_SLOPE = -0.7
+#: the most one move of the search changes the ratio (×8 or ÷8)
+SEARCH_MAX_FACTOR = 8.0
+
+
+def next_lam_ratio(tries: list[dict]) -> float | None:
+    r"""The ratio of the next try of a λ search, or None to stop (the last try converged; its
+    above_half is inside :data:`SEPARATED`, so λ is not what keeps it from converging; or the move
+    would repeat a tried ratio). ``tries``: ``{"lam_ratio", "above_half", "converged"}`` per try.
+
+    #{p > 1/2}/k falls as the prior's weight grows. The move is ``a ** (−1 / slope)`` (a: the last
+    try's above_half; slope: :data:`SEARCH_SLOPE` for the first move, then the secant slope of the last
+    two tries when it is negative, kept in [−2, −0.25]; the factor clipped to ×/÷ :data:`SEARCH_MAX_FACTOR`);
+    once tries lie on both sides of the band, the next ratio stays strictly between the nearest two (geometric midpoint if the move would
+    leave the bracket)."""
+    last = tries[-1]
+    lo_band, hi_band = SEPARATED
+    a = last["above_half"]
+    if last["converged"] or lo_band <= a <= hi_band:
+        return None
+    weak = [t["lam_ratio"] for t in tries if t["above_half"] > hi_band]     # prior too weak: ratio must rise
+    strong = [t["lam_ratio"] for t in tries if t["above_half"] < lo_band]   # prior too strong: must fall
+    lo, hi = (max(weak) if weak else 0.0), (min(strong) if strong else math.inf)
+    slope = SEARCH_SLOPE
+    if len(tries) >= 2:                              # secant: the slope of the last two tries, if it falls
+        prev = tries[-2]
+        if prev["lam_ratio"] != last["lam_ratio"] and prev["above_half"] > 0 and a > 0:
+            measured = math.log(a / prev["above_half"]) / math.log(last["lam_ratio"] / prev["lam_ratio"])
+            if measured < 0:
+                slope = max(-2.0, min(-0.25, measured))
+    factor = min(SEARCH_MAX_FACTOR, max(1 / SEARCH_MAX_FACTOR, max(a, 1e-12) ** (-1 / slope)))
+    cand = last["lam_ratio"] * factor
+    if not lo < cand < hi and lo > 0 and hi < math.inf:
+        cand = math.sqrt(lo * hi)
+    if any(abs(math.log(cand / t["lam_ratio"])) < 0.01 for t in tries):
+        return None
+    return cand
+
+
+def _try_record(res: MaskResult, cfg: MaskConfig) -> dict:
+    m = res.mask.meta
+    return {"lam_ratio": cfg.lam_ratio, "lam_used": m.get("lam_used"), "steps_run": res.steps,
+            "above_half": m["above_half"], "kept_stable": m.get("kept_stable"), "converged": res.converged,
+            "settled_outside_at": m.get("settled_outside_at"), "seconds": res.seconds}
+
+
+def search_lambda(cfg: MaskConfig, learn_round: Callable[[list[int], list[MaskConfig], int], list[MaskResult]],
+                  n: int) -> list[MaskResult]:
+    """The λ search of :class:`MaskConfig` (``lam_search``) for ``n`` problems learned together.
+
+    ``learn_round(indices, cfgs, attempt)`` learns problems ``indices`` from scratch, problem
+    ``indices[j]`` with ``cfgs[j]`` (they differ only in ``lam_ratio``), and returns their results in
+    that order; :func:`learn_mask` passes one problem, :func:`oes.batched.learn_mask_batch` N, so the
+    solo and batched searches make the same moves. Without ``lam_search`` this is one round. The
+    returned result of each problem is its first converged try, else the one with above_half nearest 1
+    (the later on a tie); its meta gains ``lam_search`` (every try) and ``lam_search_chosen``, and its
+    ``seconds`` count every try."""
+    first = learn_round(list(range(n)), [cfg] * n, 0)
+    if not cfg.lam_search:
+        return first
+    results = [[r] for r in first]
+    tries = [[_try_record(r, cfg)] for r in first]
+    for attempt in range(1, cfg.lam_search + 1):
+        todo, cfgs = [], []
+        for i in range(n):
+            ratio = next_lam_ratio(tries[i])
+            if ratio is not None:
+                todo.append(i)
+                cfgs.append(replace(cfg, lam_ratio=ratio))
+        if not todo:
+            break
+        for i, c, res in zip(todo, cfgs, learn_round(todo, cfgs, attempt)):
+            results[i].append(res)
+            tries[i].append(_try_record(res, c))
+    out = []
+    for res_i, tries_i in zip(results, tries):
+        done = [j for j, t in enumerate(tries_i) if t["converged"]]
+        chosen = done[0] if done else min(range(len(tries_i)),
+                                          key=lambda j: (abs(math.log(max(tries_i[j]["above_half"], 1e-12))), -j))
+        res = res_i[chosen]
+        res.mask.meta["lam_search"] = tries_i
+        res.mask.meta["lam_search_chosen"] = chosen
+        res.seconds = sum(t["seconds"] for t in tries_i)
+        out.append(res)
+    return out
+
+
+def buffers_of(nets: list[nn.Module]) -> list[dict[str, torch.Tensor]]:
+    """Copies of the networks' buffers (BatchNorm running statistics), for :func:`restore_buffers`."""
+    return [{k: b.detach().clone() for k, b in net.named_buffers()} for net in nets]
+
+
+def restore_buffers(nets: list[nn.Module], saved: list[dict[str, torch.Tensor]]) -> None:
+    """Put back what :func:`buffers_of` copied: every try of a λ search starts from the same network."""
+    with torch.no_grad():
+        for net, buf in zip(nets, saved):
+            for k, b in net.named_buffers():
+                b.copy_(buf[k])
+
+
 def masked_output(net: nn.Module, z: torch.Tensor, mask: Mask) -> torch.Tensor:
     """G(θ_in ∘ m, z) without changing ``net`` (Finding 1: the image made by masking alone).
 
@@ -432,7 +573,26 @@ def learn_mask(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Opera
     (optional) is used only to record the PSNR of the relaxed output, after ``to_image``
     (e.g. the complex magnitude for MRI; identity by default). ``on_check(step, v)`` (optional) is
     called at every convergence check with the current logits (a detached view: copy to keep).
+    With ``cfg.lam_search`` the λ rule's ratio is searched by the convergence criteria
+    (:func:`search_lambda`); ``MaskResult.seconds`` then counts every try.
     """
+    saved = buffers_of([net]) if cfg.lam_search else None
+
+    def learn_round(idx: list[int], cfgs: list[MaskConfig], attempt: int) -> list[MaskResult]:
+        if saved is not None:
+            restore_buffers([net], saved)
+        return [_learn_mask_once(net, z, y, operator, cfg=cfgs[0], seed=seed, x_true=x_true, meta=meta,
+                                 progress=progress, desc=desc if not attempt else f"{desc} (λ try {attempt + 1})",
+                                 to_image=to_image, on_check=on_check)]
+
+    return search_lambda(cfg, learn_round, 1)[0]
+
+
+def _learn_mask_once(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None, *,
+                     cfg: MaskConfig, seed: int, x_true: torch.Tensor | None, meta: dict | None,
+                     progress: bool | None, desc: str, to_image: Callable[[torch.Tensor], torch.Tensor] | None,
+                     on_check: Callable[[int, torch.Tensor], None] | None) -> MaskResult:
+    """One try of :func:`learn_mask` with the λ that ``cfg`` gives (no search)."""
     operator = operator or Operator()
     device = z.device
     cfg, lam_info = resolve_lambda(net, z, y, operator, cfg, seed)

@@ -65,6 +65,8 @@ def run_oes(job: dict, out: Path) -> str:
     snaps = {}
 
     def snap(step, v):
+        if snaps and step <= max(snaps):     # a new try of a λ search: keep the snapshots of the last try
+            snaps.clear()
         k = int(round(cfg.sparsity * v.numel()))
         snaps[step] = torch.topk(v, k).indices.sort().values.to(torch.int32).clone()
 
@@ -78,9 +80,15 @@ def run_oes(job: dict, out: Path) -> str:
     summary = {"job": job, "seconds": res.seconds, "steps": res.steps, "converged": res.converged,
                **{k: res.mask.meta[k] for k in ("above_half", "mean_p", "kept_stable")},
                "dead": dead_paths(res.mask, gen), "encoder": float(side["encoder"]), "decoder": float(side["decoder"]),
-               "layers": table[["label", "kept"]].to_dict("list")}
+               "layers": table[["label", "kept"]].to_dict("list"),
+               "lam_used": res.mask.meta.get("lam_used"), "lam_ratio": res.mask.meta.get("lam_ratio"),
+               "lam_search": res.mask.meta.get("lam_search"), "lam_search_chosen": res.mask.meta.get("lam_search_chosen")}
     (d / "summary.json").write_text(json.dumps(summary, indent=1))
-    return f"{d.name} {res.seconds:.0f} s above_half {summary['above_half']:.2f} stable {summary['kept_stable']}"
+    tries = summary["lam_search"] or []
+    path = " → ".join(f"{t['lam_ratio']:.2g}:{t['above_half']:.2f}@{t['steps_run']}" for t in tries)
+    return (f"{d.name} {job['image']} {res.seconds:.0f} s above_half {summary['above_half']:.2f} "
+            f"stable {summary['kept_stable']:.3f} converged {res.converged} waste {summary['dead']['waste']:.3f}"
+            + (f" tries {path}" if path else ""))
 
 
 def run_train(job_dir: Path, steps: int, lr: float) -> str:
@@ -127,7 +135,7 @@ def cmd_oes(a):
         mask = replace(P.mask, lam=lam, lr=lr, samples=k, steps=steps, sampler_seed=ss, maskable=maskable,
                        sparsity=a.sparsity or P.mask.sparsity, record_every=a.check_every,
                        check_every=a.check_every, stop_stable=a.stop_stable, stop_patience=a.patience,
-                       lam_ratio=a.lam_ratio, lam_adapt=a.lam_adapt).to_dict()
+                       lam_ratio=a.lam_ratio, lam_adapt=a.lam_adapt, lam_search=a.lam_search).to_dict()
         jobs.append({"preset": P.name, "image": image, "size": a.size or P.size, "sigma": P.sigma, "seed": seed,
                      "generator": P.generator.to_dict(), "mask": mask})
     print(f"{len(jobs)} OES jobs → {out}/oes", flush=True)
@@ -238,6 +246,7 @@ def main(argv=None):
     o.add_argument("--sparsity", type=float, default=None)
     o.add_argument("--lam", nargs="+", type=float, default=[1e-9], help="fixed λ (ignored with --lam-ratio)")
     o.add_argument("--lam-ratio", type=float, default=None, help="the λ rule: prior/data gradient ratio")
+    o.add_argument("--lam-search", type=int, default=0, help="λ search: extra tries (MaskConfig.lam_search)")
     o.add_argument("--lam-adapt", type=float, default=None, help="adaptive λ exponent (MaskConfig.lam_adapt)")
     o.add_argument("--lr", nargs="+", type=float, required=True)
     o.add_argument("--samples", nargs="+", type=int, default=[1])

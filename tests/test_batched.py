@@ -298,3 +298,23 @@ def test_lambda_rule_per_member_matches_solo():
         assert a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
         lam = a.history.dropna(subset=["lam"])["lam"].tolist()        # adapted at every check: λ moves
         assert lam[0] == a.mask.meta["lam_used"] and a.mask.meta["lam_final"] != lam[0]
+
+
+def test_lambda_search_batched_matches_solo():
+    """With ``lam_search`` every round of tries is one batch, and each member makes the solo search's moves."""
+    m = _members(3)
+    cfg = MaskConfig(sparsity=0.2, steps=120, lr=0.3, lam_ratio=1e-4, ratio_samples=4, record_every=10,
+                     check_every=10, stop_stable=0.9, stop_patience=2, lam_search=2)
+    solo_nets = [build_generator(TINY, i) for i in range(3)]
+    solo = [learn_mask(solo_nets[i], m["zs"][i], m["ys"][i], m["operators"][i], cfg=cfg, seed=m["seeds"][i],
+                       progress=False) for i in range(3)]
+    nets = [build_generator(TINY, i) for i in range(3)]
+    batched = learn_mask_batch(nets, m["zs"], m["ys"], m["operators"], cfg=cfg, seeds=m["seeds"], progress=False)
+    assert max(len(r.mask.meta["lam_search"]) for r in solo) > 1          # some member searched
+    for a, b, na, nb in zip(solo, batched, solo_nets, nets):
+        ta, tb = a.mask.meta.pop("lam_search"), b.mask.meta.pop("lam_search")
+        assert [{k: v for k, v in t.items() if k != "seconds"} for t in ta] == \
+               [{k: v for k, v in t.items() if k != "seconds"} for t in tb]
+        assert a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
+        pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
+        assert _same_state(na, nb)                                          # buffers as the solo search left them

@@ -239,3 +239,56 @@ def test_adaptive_lambda_drives_the_kept_count_to_the_target(tiny):
     assert ratios.between(0.5, 2.0).all()                                 # at most ×2 / ÷2 per check
     with pytest.raises(ValueError, match="lam_adapt"):
         MaskConfig(lam_adapt=0.5, reg="l1")
+
+
+def test_next_lam_ratio_moves_towards_the_band_and_stays_in_the_bracket():
+    from oes.learn import SEARCH_MAX_FACTOR, next_lam_ratio
+
+    t = lambda r, a, c=False: {"lam_ratio": r, "above_half": a, "converged": c}
+    up = next_lam_ratio([t(1e-3, 1.6)])                   # too many weights above 1/2: the prior must pull harder
+    down = next_lam_ratio([t(1e-3, 0.5)])
+    assert up > 1e-3 and down < 1e-3
+    assert next_lam_ratio([t(1e-3, 1e-6)]) == pytest.approx(1e-3 / SEARCH_MAX_FACTOR)      # one move is clipped
+    assert next_lam_ratio([t(1e-3, 1.0, True)]) is None  # converged
+    assert next_lam_ratio([t(1e-3, 1.05)]) is None       # separated but not stable: λ is not the problem
+    bracket = [t(1e-3, 1.6), t(2e-3, 0.3)]                # the second move overshot: stay strictly inside
+    r = next_lam_ratio(bracket)
+    assert 1e-3 < r < 2e-3
+    # the move from 0.3 (secant slope clipped to −2: ÷1.8) would leave the bracket (1.5e-3, 2e-3):
+    # its geometric midpoint instead
+    assert next_lam_ratio([t(1e-3, 1.6), t(1.5e-3, 1.2), t(2e-3, 0.3)]) == pytest.approx((1.5e-3 * 2e-3) ** 0.5)
+    with pytest.raises(ValueError, match="lam_search"):
+        MaskConfig(lam_search=2)                          # nothing to search without the λ rule
+
+
+def test_lam_search_finds_a_ratio_whose_mask_converges(tiny):
+    """MaskConfig.lam_search: a too-weak prior's try ends once its kept set has settled outside the band,
+    the next try raises the ratio, and the first converged try is the mask; every try is in the meta."""
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    rule = dict(sparsity=0.2, steps=800, lr=0.2, record_every=20, check_every=20, stop_stable=0.97, stop_patience=3,
+                ratio_samples=4, lam_ratio=1e-3)
+    one = learn_mask(net, z, y, cfg=MaskConfig(**rule), seed=0, progress=False)
+    assert not one.converged and one.steps == 800 and one.mask.meta["above_half"] > 1.1 and "lam_search" not in one.mask.meta
+    res = learn_mask(net, z, y, cfg=MaskConfig(lam_search=3, **rule), seed=0, progress=False)
+    tries = res.mask.meta["lam_search"]
+    assert res.converged and tries[-1]["converged"] and res.mask.meta["lam_search_chosen"] == len(tries) - 1
+    assert 2 <= len(tries) <= 4 and tries[0]["lam_ratio"] == 1e-3
+    assert tries[0]["settled_outside_at"] is not None and tries[0]["steps_run"] < 800   # ended early
+    assert tries[0]["above_half"] > 1.1 and all(b["lam_ratio"] > a["lam_ratio"] for a, b in zip(tries, tries[1:]))
+    assert res.mask.meta["lam_ratio"] == tries[-1]["lam_ratio"] and res.mask.meta["lam_used"] == tries[-1]["lam_used"]
+    assert res.seconds == pytest.approx(sum(t["seconds"] for t in tries))
+    assert 0.9 <= res.mask.meta["above_half"] <= 1.1
+
+
+def test_next_lam_ratio_uses_the_secant_slope_of_the_last_two_tries():
+    from oes.learn import SEARCH_SLOPE, next_lam_ratio
+
+    t = lambda r, a: {"lam_ratio": r, "above_half": a, "converged": False}
+    # motorcycle at quick (docs/calibration.md §9): 4.3e-4 → 1.53, 7.9e-4 → 1.18: measured slope −0.43
+    r = next_lam_ratio([t(4.3e-4, 1.53), t(7.9e-4, 1.18)])
+    slope = math.log(1.18 / 1.53) / math.log(7.9e-4 / 4.3e-4)
+    assert r == pytest.approx(7.9e-4 * 1.18 ** (-1 / slope))
+    # a rising pair (noise) says nothing about the slope: the default one is used
+    assert next_lam_ratio([t(4.3e-4, 1.5), t(7.9e-4, 1.6)]) == pytest.approx(7.9e-4 * 1.6 ** (-1 / SEARCH_SLOPE))
