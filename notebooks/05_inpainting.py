@@ -69,7 +69,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from oes.compare import gap_exceeds, gap_text, gap_within, paired_gap
+from oes.compare import gap_exceeds, gap_text, gap_within, paired_gap, restores
 from oes.grids import INPAINTING_NETWORKS as NETS, inpainting, task_name
 from oes.masks import mask_agreement
 from oes.metrics import psnr
@@ -224,13 +224,18 @@ PAPER_GAP = {task_name("inpainting"): "Table 7: 28.38 vs 28.24 dB on average (Δ
 for task in TASKS:
     g = gaps[task]["den − in"]
     suffix = "inpainting" if task == INPAINT else "denoising_s" + task.rsplit("= ", 1)[1]
+    # two severed masks (near-constant outputs) are "comparable" vacuously: the claim counts only when
+    # every Sparse-DIP run of the task restores the image (best PSNR above its measurement's)
+    sparse_recs = [r for net in ("sparse_den", "sparse_in") for r in R.records(task=task, network=net)]
+    n_restore = sum(restores(r) for r in sparse_recs)
     card.claim(f"f_masks_comparable_{suffix}",
                text=f"On {task}, the mask learned from denoising and the mask learned from inpainting perform "
-                    f"comparably: the paired gap of final PSNR and its spread stay within ±0.5 dB ({scope})",
+                    f"comparably: the paired gap of final PSNR and its spread stay within ±0.5 dB, and every "
+                    f"Sparse-DIP run restores the image ({scope})",
                paper=PAPER_GAP.get(task, "Tables 7/8: comparable"),
                value=f"den − in {gap_text(g)} (den {means.loc[task, 'sparse_den']:.2f}, "
-                     f"in {means.loc[task, 'sparse_in']:.2f} dB)",
-               holds=gap_within(g, 0.5))
+                     f"in {means.loc[task, 'sparse_in']:.2f} dB); {n_restore} of {len(sparse_recs)} runs restore",
+               holds=bool(gap_within(g, 0.5) and n_restore == len(sparse_recs)))
 t25 = task_name("denoising", P.sigma) if float(P.sigma) in sigmas else TASKS[1]
 g_den, g_in = gaps[t25]["sparse_den − dense"], gaps[t25]["sparse_in − dense"]
 card.claim("f_sparse_beats_dense_denoising",
