@@ -292,3 +292,16 @@ def test_next_lam_ratio_uses_the_secant_slope_of_the_last_two_tries():
     assert r == pytest.approx(7.9e-4 * 1.18 ** (-1 / slope))
     # a rising pair (noise) says nothing about the slope: the default one is used
     assert next_lam_ratio([t(4.3e-4, 1.5), t(7.9e-4, 1.6)]) == pytest.approx(7.9e-4 * 1.6 ** (-1 / SEARCH_SLOPE))
+
+
+def test_lam_search_leaves_a_prior_of_one_half_alone(tiny):
+    """At p0 = 1/2 the KL cannot lower #{p > 1/2}: the search makes one try, the plain result."""
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    base = dict(sparsity=0.3, prior=0.5, steps=60, lr=0.2, record_every=20, check_every=20, ratio_samples=4,
+                lam_ratio=1e-3)
+    plain = learn_mask(net, z, y, cfg=MaskConfig(**base), seed=0, progress=False)
+    searched = learn_mask(net, z, y, cfg=MaskConfig(lam_search=3, **base), seed=0, progress=False)
+    assert not searched.converged and "lam_search" not in searched.mask.meta
+    assert torch.equal(plain.logits, searched.logits)
