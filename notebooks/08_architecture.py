@@ -273,7 +273,10 @@ fig.tight_layout(); plt.show()
 # inside the decoder, and the output layer; it holds when first > encoder minimum < junction >
 # decoder minimum < last. **Dead-path waste** (`oes.analysis.dead_paths`): the share of kept conv
 # weights that cannot matter because their input channel receives nothing from z or their output
-# channel reaches nothing of the output — weights a mask keeps but the subnetwork cannot use.
+# channel reaches nothing of the output — weights a mask keeps but the subnetwork cannot use. A pruned
+# BatchNorm scale γ cuts its channel; *waste if every BN γ kept* counts only the cuts the conv weights
+# make, so the difference is the waste of channels whose γ is pruned while their weights are kept (the
+# authors' masks prune ≈ 40 % of the γ together with their channels' weights).
 
 # %%
 def describe(kind, key, t, mask, cfg):
@@ -288,7 +291,14 @@ def describe(kind, key, t, mask, cfg):
             "last is the fullest layer": bool(t["kept"].max() == w["last"]),
             "first is the fullest encoder layer": bool(enc["kept"].max() == w["first"]),
             "emptiest layer": t.loc[t["kept"].idxmin(), "label"], "collapsed layers": int((t["kept"] == 0).sum()),
-            "dead channels": dp["dead_channels"], "channels": dp["channels"], "dead-path waste": dp["waste"]}
+            "dead channels": dp["dead_channels"], "channels": dp["channels"], "dead-path waste": dp["waste"],
+            "BN scales kept": bn_kept(mask), "waste if every BN γ kept": dead_paths(mask, cfg, bn_cuts=False)["waste"]}
+
+
+def bn_kept(mask):
+    """Fraction of the BatchNorm scales γ the mask keeps (1-D weights); NaN for a mask without them."""
+    g = [t for n, t in mask.items() if n.endswith("weight") and t.dim() == 1]
+    return sum(int(t.sum()) for t in g) / sum(t.numel() for t in g) if g else float("nan")
 
 
 rows = [describe(f"OES {s:.0%}", sd, oes_tables[(s, sd)], R.mask(network="hourglass", method="oes", sparsity=s, seed=sd),
@@ -296,7 +306,8 @@ rows = [describe(f"OES {s:.0%}", sd, oes_tables[(s, sd)], R.mask(network="hourgl
 rows += [describe(IMP, sd, imp_tables[sd], imp_masks[sd], P.generator) for sd in seeds]
 rows += [describe("authors' OES 5 % (paper scale)", im, authors_tables[im], A[im], PAPER_GENERATOR) for im in A]
 parts = pd.DataFrame(rows)
-num = ["encoder kept", "decoder kept", "decoder − encoder", "first", "last", "dead-path waste"]
+num = ["encoder kept", "decoder kept", "decoder − encoder", "first", "last", "dead-path waste", "BN scales kept",
+       "waste if every BN γ kept"]
 agg = parts.groupby("mask", sort=False)
 summary = pd.DataFrame({c: agg[c].mean().map("{:.4f}".format) + " ± " + agg[c].std(ddof=0).map("{:.4f}".format)
                         for c in num})

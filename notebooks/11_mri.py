@@ -74,6 +74,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from oes.analysis import dead_paths
 from oes.compare import paired_gap
 from oes.generators import build_generator, count_parameters, make_input
 from oes.grids import mri
@@ -172,6 +173,14 @@ show_images(imgs, titles, ncols=1 + 2 * len(accelerations), size=2.1); plt.show(
 # $G(\theta_{in} \circ \mathbf{m}^*, \mathbf{z})$: the random network is only masked, never trained. Finding 1
 # says OES masks alone already carry an image prior; with MRI the mask is learned through the
 # undersampled multi-coil operator. Images: the first seed; table: every seed.
+#
+# The table also says whether each mask is *learned* by the criteria of `docs/calibration.md` §1 (the λ
+# search's tries, #{p > ½}/k within [0.9, 1.1] with a stable kept set) and how much of it is wasted:
+# **dead-path waste** is the share of kept conv weights on channels that cannot reach the output or be
+# reached from the input (`oes.analysis.dead_paths`); the last column counts only the cuts the conv
+# weights themselves make, as if every BatchNorm scale γ were kept. The difference is the waste of
+# channels whose γ is pruned while weights into or out of them are kept — the authors' 512² masks prune
+# about 40 % of the γ *together with* their channels' weights (waste 0.01–0.04 %).
 
 # %%
 x1 = problems[(source, accelerations[0])].x
@@ -185,7 +194,11 @@ for sd in seeds:
         init_out[(k, sd)] = out
         mask_rows.append({"OES mask": pruned(k), "seed": sd, "kept weights": m.n_kept, "of": m.n_total,
                           "collapsed tensors": len(m.collapsed()), "PSNR of G(θ_in ∘ m*, z) (dB)": psnr(out, x1),
-                          "OES steps": int(rec["history"]["step"].max()) + 1})
+                          "OES steps": int(rec["history"]["step"].max()) + 1,
+                          "λ tries": len(m.meta.get("lam_search") or [None]), "converged": m.meta.get("converged"),
+                          "#{p > ½} / k": m.meta.get("above_half"),
+                          "dead-path waste": dead_paths(m, G2)["waste"],
+                          "waste if every BN γ kept": dead_paths(m, G2, bn_cuts=False)["waste"]})
 mask_table = pd.DataFrame(mask_rows)
 show_images([x1, zero_filled[(source, accelerations[0])]] + [init_out[(k, sd0)] for k in sparsities],
             ["x₁", f"Aᴴ(M_{accelerations[0]:g}×)y₁"]

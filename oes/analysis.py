@@ -179,7 +179,7 @@ def u_shape(table: pd.DataFrame) -> dict:
     return {"first": first, "middle_max": m, "last": last, "holds": bool(len(mid) and first > m and last > m)}
 
 
-def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None) -> dict:
+def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None, bn_cuts: bool = True) -> dict:
     r"""Kept convolution weights that cannot matter: the *dead-path waste* of a mask.
 
     A channel is **alive** when it both receives a signal that depends on the input z (some kept
@@ -193,6 +193,12 @@ def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None) -> dict:
 
     Returns ``channels`` (conv output channels in all), ``dead_channels``, ``kept`` (kept conv weights),
     ``wasted`` and ``waste`` = wasted / kept.
+
+    ``bn_cuts=False`` treats every BatchNorm scale as kept: the waste that the conv weights' own
+    connectivity causes. The difference to the default is the waste of channels cut by a pruned γ
+    while conv weights into or out of them are kept — at ``quick`` most of the waste
+    (``docs/calibration.md`` §11); the authors' 512² masks prune ≈ 40 % of the γ together with
+    their channels' weights (waste 0.01–0.04 %).
     """
     cfg = cfg or _mask_config(mask)
     net = build_generator(cfg, 0)
@@ -205,7 +211,9 @@ def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None) -> dict:
     params = dict(net.named_parameters())
 
     def links(pname: str):                            # (n_out, n_in) bool: any kept weight in the kernel
-        m = mask[pname] if pname in mask else torch.ones_like(params[pname], dtype=torch.bool)
+        if pname not in mask or (not bn_cuts and params[pname].dim() == 1):
+            return torch.ones(params[pname].shape[:2], dtype=torch.bool)
+        m = mask[pname]
         return m.flatten(2).any(-1) if m.dim() == 4 else m
 
     fwd_in = []                                        # alive-from-input at each op's input

@@ -148,6 +148,10 @@ def test_dead_paths_counts_weights_cut_off_from_input_or_output():
     d["encoder.0.2.weight"][1] = False
     r = dead_paths(Mask(d, full.meta))
     assert r["dead_channels"] == 1 and r["wasted"] == 8 * 9 + 4 * 9
+    # ... which bn_cuts=False ignores (every γ counted as kept), while a cut by the conv weights stays
+    assert dead_paths(Mask(d, full.meta), bn_cuts=False)["wasted"] == 0
+    d["encoder.0.0.1.weight"][0] = False
+    assert dead_paths(Mask(d, full.meta), bn_cuts=False)["wasted"] == 4 * 9
     # a channel of the last hidden conv (8 → 4, 3×3) that the 1×1 head never reads: its 8×9 incoming
     # weights are wasted
     d = {k: v.clone() for k, v in full.items()}

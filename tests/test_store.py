@@ -233,5 +233,6 @@ def test_store_result_records_provenance(tmp_path):
     (rec,) = execute([FIT], root=tmp_path, progress=False)
     r = rec.result
     assert r["threads"] == 1 and r["versions"] == {"fit:dense": 1} and r["torch"] == torch.__version__
+    assert r["cpu_capability"] == torch.backends.cpu.get_cpu_capability()      # e.g. "avx2", "avx512"
     assert r["key"] == spec_key(FIT) and "batch" not in r
     assert set(r["files"]) == {"spec.json", "history.csv", "output.pt"}

@@ -24,7 +24,9 @@ Writing is safe under concurrency:
 
 Every computation runs inside :func:`~oes.experiments.specs.fixed_threads` (``$OES_THREADS``,
 default 1) and ``result.json`` records the thread count, the methods' algorithm versions, the
-torch and oes versions and, for batched runs, the batch (size and member keys).
+torch and oes versions, the CPU instruction set torch dispatches to (the same spec and thread
+count round differently under AVX2 and AVX-512, so a mask can differ between machines) and, for
+batched runs, the batch (size and member keys).
 """
 from __future__ import annotations
 
@@ -50,6 +52,16 @@ __all__ = ["SCHEMA", "RunStore", "RunRecord", "Entry", "runs_root", "build_probl
 
 #: the store's layout/schema version: entries live under ``<root>/<SCHEMA>/``
 SCHEMA = "v2"
+
+
+def _cpu_capability() -> str | None:
+    """The vector instruction set torch's CPU kernels dispatch to (``avx512``, ``avx2``, ...). Recorded
+    with every result: on the CPU the same spec and thread count give different float rounding, and
+    so different OES masks, under different instruction sets (``docs/calibration.md`` §11)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except Exception:      # an old torch without the query
+        return None
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
@@ -258,7 +270,7 @@ class RunStore:
 
         info = {"key": self.key(spec), "method": spec.method, "image": spec.image, "seed": spec.seed,
                 "threads": self.threads, "device": self.device, "versions": spec_versions(spec), "version": __version__,
-                "torch": torch.__version__}
+                "torch": torch.__version__, "cpu_capability": _cpu_capability()}
         if batch is not None and len(batch) > 1:
             info["batch"] = {"size": len(batch), "members": list(batch)}
         return info
