@@ -164,14 +164,16 @@ def test_learn_mask_records_convergence_and_stops_early(tiny):
     assert res.steps == 60 and res.mask.meta["steps_run"] == 60
     # the stopping rule: once the kept set is stable and p separated (≈ k weights above 1/2) at three
     # consecutive checks, learning stops before the horizon. λ = 2e-7 separates p on this tiny net;
-    # 1e-5 leaves the prior dominant (far fewer than k above 1/2): it never stops.
-    rule = dict(sparsity=0.2, steps=800, lr=0.2, record_every=5, check_every=20, stop_stable=0.97, stop_patience=3)
+    # 1e-5 leaves the prior dominant (far fewer than k above 1/2): it never stops. The horizon is twice
+    # the step where the rule fires (≈ 500–820 depending on the CPU's instruction set: the trajectory
+    # is chaotic, so a test must not sit on the edge of one machine's rounding).
+    rule = dict(sparsity=0.2, steps=1600, lr=0.2, record_every=5, check_every=20, stop_stable=0.97, stop_patience=3)
     res2 = learn_mask(net, z, y, cfg=MaskConfig(lam=2e-7, **rule), seed=0)
-    assert res2.converged and res2.steps < 800 and res2.mask.meta["converged"]
+    assert res2.converged and res2.steps < 1600 and res2.mask.meta["converged"]
     last3 = res2.history.dropna(subset=["above_half"]).tail(3)
     assert (last3["kept_stable"] >= 0.97).all() and last3["above_half"].between(0.9, 1.1).all()
     res3 = learn_mask(net, z, y, cfg=MaskConfig(lam=1e-5, **rule), seed=0)
-    assert not res3.converged and res3.steps == 800 and res3.mask.meta["above_half"] < 0.9
+    assert not res3.converged and res3.steps == 1600 and res3.mask.meta["above_half"] < 0.9
     with pytest.raises(ValueError, match="check_every"):
         MaskConfig(check_every=0)
     with pytest.raises(ValueError, match="stop_stable"):
@@ -267,15 +269,17 @@ def test_lam_search_finds_a_ratio_whose_mask_converges(tiny):
     net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
     g = torch.Generator().manual_seed(0)
     y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
-    rule = dict(sparsity=0.2, steps=800, lr=0.2, record_every=20, check_every=20, stop_stable=0.97, stop_patience=3,
+    # a horizon with room to settle: on this CPU's AVX-512 kernels the first try settles at step 820,
+    # elsewhere earlier (the trajectory is chaotic; docs/calibration.md §12)
+    rule = dict(sparsity=0.2, steps=1600, lr=0.2, record_every=20, check_every=20, stop_stable=0.97, stop_patience=3,
                 ratio_samples=4, lam_ratio=1e-3)
     one = learn_mask(net, z, y, cfg=MaskConfig(**rule), seed=0, progress=False)
-    assert not one.converged and one.steps == 800 and one.mask.meta["above_half"] > 1.1 and "lam_search" not in one.mask.meta
+    assert not one.converged and one.steps == 1600 and one.mask.meta["above_half"] > 1.1 and "lam_search" not in one.mask.meta
     res = learn_mask(net, z, y, cfg=MaskConfig(lam_search=3, **rule), seed=0, progress=False)
     tries = res.mask.meta["lam_search"]
     assert res.converged and tries[-1]["converged"] and res.mask.meta["lam_search_chosen"] == len(tries) - 1
     assert 2 <= len(tries) <= 4 and tries[0]["lam_ratio"] == 1e-3
-    assert tries[0]["settled_outside_at"] is not None and tries[0]["steps_run"] < 800   # ended early
+    assert tries[0]["settled_outside_at"] is not None and tries[0]["steps_run"] < 1600   # ended early
     assert tries[0]["above_half"] > 1.1 and all(b["lam_ratio"] > a["lam_ratio"] for a, b in zip(tries, tries[1:]))
     assert res.mask.meta["lam_ratio"] == tries[-1]["lam_ratio"] and res.mask.meta["lam_used"] == tries[-1]["lam_used"]
     assert res.seconds == pytest.approx(sum(t["seconds"] for t in tries))
