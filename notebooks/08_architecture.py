@@ -292,13 +292,7 @@ def describe(kind, key, t, mask, cfg):
             "first is the fullest encoder layer": bool(enc["kept"].max() == w["first"]),
             "emptiest layer": t.loc[t["kept"].idxmin(), "label"], "collapsed layers": int((t["kept"] == 0).sum()),
             "dead channels": dp["dead_channels"], "channels": dp["channels"], "dead-path waste": dp["waste"],
-            "BN scales kept": bn_kept(mask), "waste if every BN γ kept": dead_paths(mask, cfg, bn_cuts=False)["waste"]}
-
-
-def bn_kept(mask):
-    """Fraction of the BatchNorm scales γ the mask keeps (1-D weights); NaN for a mask without them."""
-    g = [t for n, t in mask.items() if n.endswith("weight") and t.dim() == 1]
-    return sum(int(t.sum()) for t in g) / sum(t.numel() for t in g) if g else float("nan")
+            "BN scales kept": dp["bn_kept"], "waste if every BN γ kept": dead_paths(mask, cfg, bn_cuts=False)["waste"]}
 
 
 rows = [describe(f"OES {s:.0%}", sd, oes_tables[(s, sd)], R.mask(network="hourglass", method="oes", sparsity=s, seed=sd),

@@ -192,7 +192,8 @@ def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None, bn_cuts: bool = T
     parameters than it keeps (§4.3's layer collapse is the extreme case: nothing reaches the output).
 
     Returns ``channels`` (conv output channels in all), ``dead_channels``, ``kept`` (kept conv weights),
-    ``wasted`` and ``waste`` = wasted / kept.
+    ``wasted``, ``waste`` = wasted / kept and ``bn_kept``, the fraction of BatchNorm scales γ the mask
+    keeps (NaN when it does not cover them).
 
     ``bn_cuts=False`` treats every BatchNorm scale as kept: the waste that the conv weights' own
     connectivity causes. The difference to the default is the waste of channels cut by a pruned γ
@@ -242,8 +243,10 @@ def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None, bn_cuts: bool = T
         out_fwd = fwd_in[i + 1] if i + 1 < len(ops) else (per.bool() & fwd_in[i][None, :]).any(1)
         channels += n_out
         dead += int((~(out_fwd & bwd_out[i])).sum()) if out_fwd.numel() == n_out else 0
+    bn = [mask[p] for kind, p, _, _ in ops if kind == "bn" and p in mask]
+    bn_kept = sum(int(t.sum()) for t in bn) / sum(t.numel() for t in bn) if bn else float("nan")
     return {"channels": channels, "dead_channels": dead, "kept": kept, "wasted": wasted,
-            "waste": wasted / kept if kept else float("nan")}
+            "waste": wasted / kept if kept else float("nan"), "bn_kept": bn_kept}
 
 
 def kept_from_pruned(pruned: float) -> float:

@@ -150,6 +150,8 @@ def test_dead_paths_counts_weights_cut_off_from_input_or_output():
     assert r["dead_channels"] == 1 and r["wasted"] == 8 * 9 + 4 * 9
     # ... which bn_cuts=False ignores (every γ counted as kept), while a cut by the conv weights stays
     assert dead_paths(Mask(d, full.meta), bn_cuts=False)["wasted"] == 0
+    n_bn = sum(t.numel() for n, t in full.items() if n.endswith("weight") and t.dim() == 1)
+    assert dead_paths(Mask(d, full.meta))["bn_kept"] == (n_bn - 1) / n_bn
     d["encoder.0.0.1.weight"][0] = False
     assert dead_paths(Mask(d, full.meta), bn_cuts=False)["wasted"] == 4 * 9
     # a channel of the last hidden conv (8 → 4, 3×3) that the 1×1 head never reads: its 8×9 incoming

@@ -57,7 +57,7 @@ SCHEMA = "v2"
 def _cpu_capability() -> str | None:
     """The vector instruction set torch's CPU kernels dispatch to (``avx512``, ``avx2``, ...). Recorded
     with every result: on the CPU the same spec and thread count give different float rounding, and
-    so different OES masks, under different instruction sets (``docs/calibration.md`` §11)."""
+    so different OES masks, under different instruction sets (``docs/calibration.md`` §12)."""
     try:
         return torch.backends.cpu.get_cpu_capability()
     except Exception:      # an old torch without the query
