@@ -179,7 +179,8 @@ def u_shape(table: pd.DataFrame) -> dict:
     return {"first": first, "middle_max": m, "last": last, "holds": bool(len(mid) and first > m and last > m)}
 
 
-def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None, bn_cuts: bool = True) -> dict:
+def dead_paths(mask: Mask | Mapping[str, torch.Tensor], cfg: GeneratorConfig | None = None, bn_cuts: bool = True,
+               net: nn.Module | None = None) -> dict:
     r"""Kept convolution weights that cannot matter: the *dead-path waste* of a mask.
 
     A channel is **alive** when it both receives a signal that depends on the input z (some kept
@@ -200,9 +201,13 @@ def dead_paths(mask: Mask, cfg: GeneratorConfig | None = None, bn_cuts: bool = T
     while conv weights into or out of them are kept — at ``quick`` most of the waste
     (``docs/calibration.md`` §11); the authors' 512² masks prune ≈ 40 % of the γ together with
     their channels' weights (waste 0.01–0.04 %).
+
+    ``net`` (optional): the network whose structure to follow, instead of building one from ``cfg``
+    (or the mask's meta); then ``mask`` may be a plain dict of bool tensors — what mask learning's
+    waste criterion (``MaskConfig.max_waste``) passes at every convergence check.
     """
-    cfg = cfg or _mask_config(mask)
-    net = build_generator(cfg, 0)
+    if net is None:
+        net = build_generator(cfg or _mask_config(mask), 0)
     ops: list[tuple[str, str, int, int]] = []          # (kind, param name, n_out, n_in) in forward order
     for name, mod in net.named_modules():
         if isinstance(mod, nn.Conv2d):

@@ -68,7 +68,7 @@ from .fit import (FitConfig, FitResult, RunLog, check_finite, fit, fit_rng, is_r
                   mask_values, progress_enabled)
 from .generators import DeepDecoder, Hourglass
 from .learn import (MaskConfig, MaskResult, buffers_of, resolve_lambda, restore_buffers, search_lambda, _check_loss, _ConcreteFn, _Convergence, _kl_grad_, _logistic,
-                    _mask_result, _record_row, mask_rng, regulariser)
+                    kept_waste, _mask_result, _record_row, mask_rng, regulariser)
 from .masks import Mask, atomic_torch_save, maskable_names
 from .operators import Operator
 
@@ -623,7 +623,8 @@ def _learn_mask_batch_once(nets, zs, ys, operators, cfgs: list[MaskConfig], seed
         for p in net.parameters():
             p.requires_grad_(False)
     active = list(range(n))                 # original indices of the members still learning
-    convs = [_Convergence(c) for c, _ in resolved]
+    waste_of = kept_waste(nets[0], names, shapes) if cfg.max_waste is not None else None
+    convs = [_Convergence(c, waste_of) for c, _ in resolved]
     rows: list[list[dict]] = [[] for _ in range(n)]
     seconds = [0.0] * n
     steps_run = [0] * n

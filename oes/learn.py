@@ -79,6 +79,13 @@ class MaskConfig:
     check_every: int = 250
     stop_stable: float | None = None
     stop_patience: int = 3
+    # Dead-path waste (``oes.analysis.dead_paths``): kept conv weights that cannot affect the output
+    # because their channel is cut (no kept path from z or to the output, or its BatchNorm scale γ
+    # pruned). When set, a check counts as converged only if the kept set's waste is at most this
+    # fraction as well (recorded as ``waste`` at every check): the channel decisions are part of the
+    # mask, and a kept set whose γ and weights disagree is not yet learned (docs/calibration.md §13).
+    # None: waste is not a criterion (not computed during learning).
+    max_waste: float | None = None
     sampler_seed: int | None = None  # seeds the Concrete draws; None: the run's seed (θ_in, z, noise)
 
     def __post_init__(self):
@@ -106,6 +113,9 @@ class MaskConfig:
                              f"got lam_search={self.lam_search}, lam_ratio={self.lam_ratio}")
         if self.stop_patience < 1:
             raise ValueError(f"stop_patience must be ≥ 1, got {self.stop_patience}")
+        if self.max_waste is not None and not 0 <= self.max_waste < 1:
+            raise ValueError(f"max_waste must be in [0, 1) (fraction of kept conv weights on dead paths), "
+                             f"got {self.max_waste}; e.g. 0.05")
 
     @property
     def p0(self) -> float:
@@ -347,8 +357,11 @@ class _Convergence:
     and the last verdict; :meth:`stop` is the optional stopping rule of :class:`MaskConfig`, and — with
     ``lam_search`` — also fires when the try has *settled outside the band* (:meth:`_settled_outside`)."""
 
-    def __init__(self, cfg: MaskConfig):
+    def __init__(self, cfg: MaskConfig, waste_of: Callable[[torch.Tensor], float] | None = None):
         self.cfg, self.previous, self.calm, self.last = cfg, None, 0, {"converged": False}
+        if cfg.max_waste is not None and waste_of is None:
+            raise ValueError("max_waste needs the network's structure: pass waste_of (see kept_waste)")
+        self.waste_of = waste_of if cfg.max_waste is not None else None
         self.lam = cfg.lam                     # the λ in use (changes only with cfg.lam_adapt)
         self.prev_above: float | None = None
         self.outside = 0                       # consecutive checks settled outside the band
@@ -361,6 +374,10 @@ class _Convergence:
         self.last = convergence(v.detach(), self.cfg.sparsity, self.previous, self.cfg.stop_stable or STABLE)
         self.previous = self.last.pop("kept")
         row.update(kept_stable=self.last["kept_stable"], above_half=self.last["above_half"], lam=self.lam)
+        if self.waste_of is not None:
+            waste = self.last["waste"] = float(self.waste_of(self.previous))
+            self.last["converged"] = self.last["converged"] and waste <= self.cfg.max_waste
+            row["waste"] = waste
         self.calm = self.calm + 1 if self.last["converged"] else 0
         if self.cfg.lam_search:
             self.outside = self.outside + 1 if self._settled_outside(int(row["step"])) else 0
@@ -404,6 +421,8 @@ def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskCo
             "version": __version__, "above_half": final["above_half"], "mean_p": float(torch.sigmoid(flat).mean()),
             "kept_stable": _finite_or_none(last.get("kept_stable")), "converged": bool(last["converged"]),
             "lam_final": conv.lam}
+    if conv.waste_of is not None:
+        info["waste"] = float(conv.waste_of(keep))
     if conv.settled_step is not None:
         info["settled_outside_at"] = conv.settled_step
     info.update(meta or {})
@@ -411,6 +430,18 @@ def _mask_result(flat: torch.Tensor, names: list[str], shapes: list, cfg: MaskCo
     mask.meta["collapsed"] = mask.collapsed()
     return MaskResult(mask=mask, logits=flat.cpu(), history=pd.DataFrame(rows), seconds=seconds, names=names,
                       steps=steps_run, converged=bool(last["converged"]))
+
+
+def kept_waste(net: nn.Module, names: list[str], shapes: list) -> Callable[[torch.Tensor], float]:
+    """The dead-path waste (:func:`oes.analysis.dead_paths`) of a flat kept set over ``names`` of
+    ``net``, as a function — what :class:`MaskConfig`'s ``max_waste`` checks at every convergence check."""
+    from .analysis import dead_paths
+    sizes = [math.prod(s) for s in shapes]
+
+    def waste(kept: torch.Tensor) -> float:
+        parts = kept.detach().cpu().split(sizes)
+        return dead_paths({n: t.view(s) for n, t, s in zip(names, parts, shapes)}, net=net)["waste"]
+    return waste
 
 
 def resolve_lambda(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None, cfg: MaskConfig,
@@ -617,7 +648,7 @@ def _learn_mask_once(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator:
         p.requires_grad_(False)
     net.train()
     rows = []
-    conv = _Convergence(cfg)
+    conv = _Convergence(cfg, kept_waste(net, names, shapes) if cfg.max_waste is not None else None)
     steps_run = 0
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress_enabled(progress), leave=False,

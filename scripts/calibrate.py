@@ -135,7 +135,8 @@ def cmd_oes(a):
         mask = replace(P.mask, lam=lam, lr=lr, samples=k, steps=steps, sampler_seed=ss, maskable=maskable,
                        sparsity=a.sparsity or P.mask.sparsity, record_every=a.check_every,
                        check_every=a.check_every, stop_stable=a.stop_stable, stop_patience=a.patience,
-                       lam_ratio=a.lam_ratio, lam_adapt=a.lam_adapt, lam_search=a.lam_search).to_dict()
+                       lam_ratio=a.lam_ratio, lam_adapt=a.lam_adapt, lam_search=a.lam_search,
+                       max_waste=a.max_waste).to_dict()
         jobs.append({"preset": P.name, "image": image, "size": a.size or P.size, "sigma": P.sigma, "seed": seed,
                      "generator": P.generator.to_dict(), "mask": mask})
     print(f"{len(jobs)} OES jobs → {out}/oes", flush=True)
@@ -256,6 +257,7 @@ def main(argv=None):
     o.add_argument("--check-every", type=int, default=250)
     o.add_argument("--stop-stable", type=float, default=None, help="the stopping rule's stability threshold")
     o.add_argument("--patience", type=int, default=2, help="consecutive checks meeting the rule")
+    o.add_argument("--max-waste", type=float, default=None, help="dead-path waste criterion (MaskConfig.max_waste)")
     t = sub.add_parser("train")
     t.add_argument("--steps", type=int, default=4000)
     t.add_argument("--lr", type=float, default=1e-2)

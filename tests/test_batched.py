@@ -318,3 +318,17 @@ def test_lambda_search_batched_matches_solo():
         assert a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
         pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
         assert _same_state(na, nb)                                          # buffers as the solo search left them
+
+
+def test_waste_criterion_batched_matches_solo():
+    """``max_waste`` in the batched stopping rule makes the solo rule's decisions (same steps, masks, meta)."""
+    m = _members(3)
+    cfg = MaskConfig(**{**MASK_CFG.to_dict(), "max_waste": 0.68})
+    solo = [learn_mask(build_generator(TINY, i), m["zs"][i], m["ys"][i], m["operators"][i], cfg=cfg,
+                       seed=m["seeds"][i], progress=False) for i in range(3)]
+    batched = learn_mask_batch([build_generator(TINY, i) for i in range(3)], m["zs"], m["ys"], m["operators"],
+                               cfg=cfg, seeds=m["seeds"], progress=False)
+    for a, b in zip(solo, batched):
+        assert b.steps == a.steps and a.mask.meta == b.mask.meta and torch.equal(a.logits, b.logits)
+        pd.testing.assert_frame_equal(a.history, b.history, check_exact=True)
+        assert "waste" in a.history and a.mask.meta["waste"] >= 0

@@ -309,3 +309,47 @@ def test_lam_search_leaves_a_prior_of_one_half_alone(tiny):
     searched = learn_mask(net, z, y, cfg=MaskConfig(lam_search=3, **base), seed=0, progress=False)
     assert not searched.converged and "lam_search" not in searched.mask.meta
     assert torch.equal(plain.logits, searched.logits)
+
+
+def test_waste_criterion_blocks_convergence_of_a_wasteful_kept_set():
+    """``max_waste``: a check that meets the p criteria is converged only if the kept set's dead-path
+    waste is at most ``max_waste`` (the waste function is a stand-in here; see the next test for the real one)."""
+    from oes.learn import _Convergence
+    v = torch.full((100,), -3.0)
+    v[:10] = 5.0                                           # separated and (at the 2nd check) stable
+    for waste, expect in ((0.2, False), (0.05, True), (0.0, True)):
+        conv = _Convergence(MaskConfig(sparsity=0.1, max_waste=0.05, stop_stable=0.95, stop_patience=1),
+                            waste_of=lambda kept, w=waste: w)
+        rows = [{"step": 250}, {"step": 500}]
+        conv.check(v, rows[0]); conv.check(v, rows[1])
+        assert rows[1]["waste"] == waste and rows[1]["kept_stable"] == 1.0 and rows[1]["above_half"] == 1.0
+        assert conv.last["converged"] is expect and conv.stop is expect
+    with pytest.raises(ValueError, match="waste_of"):
+        _Convergence(MaskConfig(max_waste=0.05))
+    with pytest.raises(ValueError, match="max_waste"):
+        MaskConfig(max_waste=1.0)
+
+
+def test_learn_mask_with_max_waste_records_the_dead_path_waste(tiny):
+    """The waste recorded at every check is ``dead_paths`` of that check's kept set; a converged mask
+    met the waste criterion at its last ``stop_patience`` checks; without ``max_waste`` none is computed."""
+    from oes.analysis import dead_paths
+    net, z = build_generator(tiny, 0), make_input(tiny, 16, 0)
+    g = torch.Generator().manual_seed(0)
+    y = Denoising(25).measure(torch.rand((1, 3, 16, 16), generator=g), g)
+    kept_sets = []
+    cfg = MaskConfig(sparsity=0.2, steps=200, lr=0.2, lam=2e-7, record_every=10, check_every=20, stop_stable=0.9,
+                     stop_patience=2, max_waste=0.7)
+    res = learn_mask(net, z, y, cfg=cfg, seed=0, on_check=lambda step, v: kept_sets.append(rank_mask(v, 0.2)))
+    checks = res.history.dropna(subset=["above_half"])
+    names = maskable_names(net, "all")
+    shapes = [dict(net.named_parameters())[n].shape for n in names]
+    for kept, w in zip(kept_sets, checks["waste"]):
+        parts = kept.split([math.prod(s) for s in shapes])
+        assert w == dead_paths({n: t.view(s) for n, t, s in zip(names, parts, shapes)}, net=net)["waste"]
+    assert res.mask.meta["waste"] == dead_paths(res.mask, tiny)["waste"]
+    if res.converged:
+        assert (checks.tail(2)["waste"] <= 0.7).all()
+    assert (checks["waste"] > 0.7).any()                   # on this tiny net the early kept sets waste more
+    plain = learn_mask(net, z, y, cfg=MaskConfig(sparsity=0.2, steps=20, lr=0.2, lam=2e-7, check_every=10), seed=0)
+    assert "waste" not in plain.history and "waste" not in plain.mask.meta
