@@ -218,6 +218,16 @@ def test_fixed_threads_and_thread_count_in_keys(monkeypatch):
         spec_key(FIT)
 
 
+def test_instruction_set_is_part_of_a_cpu_key():
+    """The same spec rounds differently under AVX2 and AVX-512 (docs/calibration.md §12): a CPU key names
+    the instruction set unless it is AVX2 (the keys of AVX2 stores are unchanged); a GPU key does not."""
+    from oes.experiments.specs import cpu_capability
+    k = spec_key(FIT, isa="avx2")
+    assert spec_key(FIT, isa="avx512") != k and spec_key(FIT, isa="default") != k
+    assert spec_key(FIT) == spec_key(FIT, isa=cpu_capability())
+    assert spec_key(FIT, device="cuda", isa="avx2") == spec_key(FIT, device="cuda", isa="avx512")
+
+
 def test_algorithm_versions_are_part_of_the_key(monkeypatch, tmp_path):
     sparse = RunSpec("astronaut", SIZE, TINY, FitConfig(steps=2), method="sparse", mask=MASK)
     before = spec_key(sparse), spec_key(MASK), spec_key(FIT)

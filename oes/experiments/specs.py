@@ -64,6 +64,17 @@ def device_setting(device: str | None = None) -> str:
     return d
 
 
+def cpu_capability() -> str | None:
+    """The vector instruction set torch's CPU kernels dispatch to (``avx512``, ``avx2``, ...; set by the
+    CPU, or lowered with ``ATEN_CPU_CAPABILITY``). On the CPU the same spec and thread count round
+    differently, and so learn different OES masks, under different instruction sets
+    (``docs/calibration.md`` §12): part of a CPU run's key when not ``avx2``."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except Exception:      # an old torch without the query
+        return None
+
+
 @contextlib.contextmanager
 def fixed_threads(threads: int | None = None) -> Iterator[int]:
     """Run the block with ``torch.set_num_threads(n)`` (n from :func:`threads_setting`), then restore.
@@ -128,9 +139,11 @@ def spec_versions(spec: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def spec_key(spec: Any, threads: int | None = None, device: str | None = None) -> str:
-    """The store key: md5 of the canonical JSON, the methods' versions, the thread count (when ≠ 1)
-    and the device (when not ``cpu``)."""
+def spec_key(spec: Any, threads: int | None = None, device: str | None = None, isa: str | None = None) -> str:
+    """The store key: md5 of the canonical JSON, the methods' versions, the thread count (when ≠ 1),
+    the device (when not ``cpu``) and, on the CPU, the instruction set (``isa``, default
+    :func:`cpu_capability`; when not ``avx2``), so a store shared by different CPUs never mixes runs
+    whose numbers differ."""
     payload = canonical_json(spec) + "|" + json.dumps(spec_versions(spec), sort_keys=True, separators=(",", ":"))
     n = threads_setting(threads)
     if n != 1:
@@ -138,6 +151,10 @@ def spec_key(spec: Any, threads: int | None = None, device: str | None = None) -
     d = device_setting(device)
     if d != "cpu":
         payload += f"|device={d}"
+    else:
+        cap = isa or cpu_capability()
+        if cap not in (None, "avx2"):
+            payload += f"|isa={cap}"
     return hashlib.md5(payload.encode()).hexdigest()[:12]
 
 

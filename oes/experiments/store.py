@@ -45,23 +45,13 @@ import torch
 
 from ..masks import Mask
 from . import methods as _methods
-from .specs import (MaskSpec, Problem, RunSpec, device_setting, fixed_threads, spec_key, spec_to_jsonable,
-                    spec_versions, threads_setting)
+from .specs import (MaskSpec, Problem, RunSpec, cpu_capability, device_setting, fixed_threads, spec_key,
+                    spec_to_jsonable, spec_versions, threads_setting)
 
 __all__ = ["SCHEMA", "RunStore", "RunRecord", "Entry", "runs_root", "build_problem_inputs"]
 
 #: the store's layout/schema version: entries live under ``<root>/<SCHEMA>/``
 SCHEMA = "v2"
-
-
-def _cpu_capability() -> str | None:
-    """The vector instruction set torch's CPU kernels dispatch to (``avx512``, ``avx2``, ...). Recorded
-    with every result: on the CPU the same spec and thread count give different float rounding, and
-    so different OES masks, under different instruction sets (``docs/calibration.md`` §12)."""
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except Exception:      # an old torch without the query
-        return None
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
@@ -270,7 +260,7 @@ class RunStore:
 
         info = {"key": self.key(spec), "method": spec.method, "image": spec.image, "seed": spec.seed,
                 "threads": self.threads, "device": self.device, "versions": spec_versions(spec), "version": __version__,
-                "torch": torch.__version__, "cpu_capability": _cpu_capability()}
+                "torch": torch.__version__, "cpu_capability": cpu_capability()}
         if batch is not None and len(batch) > 1:
             info["batch"] = {"size": len(batch), "members": list(batch)}
         return info
