@@ -149,7 +149,8 @@ zoom_crops(outs, titles, box=(P.size // 3, P.size // 3, side)); plt.show()
 # of the kept set **stable** since the previous check, and mean p (the prior's p0 is the kept fraction);
 # at `quick` and `medium` learning stops when the kept set is ≥ 95 % stable at two checks
 # (`docs/calibration.md`). **Dead-path waste** is the share of kept conv weights that cannot reach the
-# output or be reached from the input (`oes.analysis.dead_paths`).
+# output or be reached from the input (`oes.analysis.dead_paths`); at `quick` and `medium` a mask
+# counts as converged only if it wastes at most 5 % (`max_waste`, `docs/calibration.md` §13).
 #
 # The *twin* of a mask is learned on the same noisy image from the same θ_in, only the Concrete
 # sampler's random stream differs. If OES found *the* subnetwork of θ_in, the twins would keep the same

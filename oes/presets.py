@@ -113,9 +113,11 @@ QUICK = Preset(
     # 2.5× the paper's 1.7e-4: at the paper's ratio p does not reach the band within 8,000 steps) and
     # learning stops once ≈ k weights have p > 1/2 with a kept set ≥ 95 % stable at two checks. The
     # ratio that converges differs between images by > 2× (§8), so it is searched per image by the same
-    # criteria (lam_search: up to 3 more tries, §9).
+    # criteria (lam_search: up to 3 more tries, §9). A converged mask also wastes at most 5 % of its kept
+    # conv weights on dead paths (max_waste, §13): learning goes on until γ and weights agree.
     mask=MaskConfig(sparsity=0.03, steps=8000, lr=0.3, temperature=0.2, lam_ratio=4.3e-4, maskable="all",
-                    record_every=50, check_every=250, stop_stable=0.95, stop_patience=2, lam_search=3),
+                    record_every=50, check_every=250, stop_stable=0.95, stop_patience=2, lam_search=3,
+                    max_waste=0.05),
     fit=FitConfig(steps=3000, lr=1e-2, record_every=20, checkpoint_every=1000),
     images=("astronaut", "chelsea"),
     seeds=(0, 1, 2),
@@ -125,7 +127,7 @@ QUICK = Preset(
                 "Sparse-DIP keeps 3 % = 8,163 weights (paper: 3 % = 90,217)",
                 "Deep Decoder: 5 layers × 40 channels, 8,520 parameters (paper: 6 × 128, 100,224)",
                 "OES: logit learning rate 0.3, at most 8,000 steps, stopped when converged (≈ k weights with p > 1/2, "
-                "kept set ≥ 95 % stable), λ per image by the λ rule, starting at 2.5× the paper's prior-to-data ratio "
+                "kept set ≥ 95 % stable, ≤ 5 % of the kept conv weights on dead paths), λ per image by the λ rule, starting at 2.5× the paper's prior-to-data ratio "
                 "and searched per image (≤ 4 tries) until the mask converges "
                 "(paper: 60,000 steps at 0.01, λ = 1e-9 for every image)",
                 "3,000 training steps, no early stopping (paper: 40,000); dense DIP peaks near step 350"),
@@ -154,7 +156,7 @@ MEDIUM = Preset(
     # the paper's prior-to-data ratio (λ = 1e-9 at 512² on the paper's net ↔ 1.7e-4, docs/calibration.md)
     # and the paper's logit horizon lr × steps = 600 (0.01 × 60,000); stopped when converged
     mask=MaskConfig(sparsity=0.03, steps=20_000, lr=0.03, temperature=0.2, lam_ratio=1.7e-4, maskable="all",
-                    record_every=200, check_every=1000, stop_stable=0.95, stop_patience=2),
+                    record_every=200, check_every=1000, stop_stable=0.95, stop_patience=2, max_waste=0.05),
     fit=FitConfig(steps=10_000, lr=1e-2, record_every=50, checkpoint_every=2000),
     images=("astronaut", "chelsea"),
     seeds=(0, 1, 2),
@@ -162,7 +164,8 @@ MEDIUM = Preset(
                 "6-level hourglass at half width [8, 16, 32, 64, 64, 64], 756,851 parameters: the paper's "
                 "parameter-to-pixel ratios (dense 3.85, Sparse-DIP 0.115) at a quarter of the pixels",
                 "Deep Decoder: 6 layers × 64 channels, 25,536 parameters (paper: 6 × 128, 100,224)",
-                "OES: at most 20,000 steps at logit lr 0.03 (the paper's lr × steps = 600), stopped when converged; "
+                "OES: at most 20,000 steps at logit lr 0.03 (the paper's lr × steps = 600), stopped when converged "
+                "(as quick: separated, stable, ≤ 5 % dead-path waste); "
                 "λ per image at the paper's prior-to-data gradient ratio (paper: λ = 1e-9 for every image)",
                 "10,000 training steps (paper: 40,000)"),
     lam_center=3.4e-9,                     # the paper's 1e-9 carried by the λ rule (rocket, 256²)
