@@ -69,9 +69,16 @@ def _cmd_mask(a) -> int:
     res.mask.save(out)
     col = res.collapsed
     print(f"mask: kept {res.mask.n_kept}/{res.mask.n_total} ({res.mask.density:.4%}) in {res.seconds:.1f} s → {out}")
+    print(_convergence_line(res.mask.meta))
     if col:
         print(f"warning: layer collapse — fully pruned tensors: {', '.join(col)}")
     return 0
+
+
+def _convergence_line(meta: dict) -> str:
+    from .learn import convergence_summary
+    line = "convergence: " + convergence_summary(meta)
+    return line if meta.get("converged") else line + "; give more --steps, or see docs/calibration.md §1"
 
 
 def _cmd_fit(a) -> int:

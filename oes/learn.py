@@ -444,6 +444,21 @@ def kept_waste(net: nn.Module, names: list[str], shapes: list) -> Callable[[torc
     return waste
 
 
+def convergence_summary(meta: dict) -> str:
+    """One line from a learned mask's meta: whether it converged, after how many steps, and the criteria
+    (#{p > 1/2}/k, stability, dead-path waste, the λ try; docs/calibration.md §1, §13) — what the CLI prints."""
+    parts = [f"#{{p > 1/2}}/k = {meta['above_half']:.2f}"]
+    if meta.get("kept_stable") is not None:
+        parts.append(f"kept set {meta['kept_stable']:.0%} stable since the last check")
+    if meta.get("waste") is not None:
+        parts.append(f"dead-path waste {meta['waste']:.1%}")
+    tries = meta.get("lam_search") or []
+    if len(tries) > 1:
+        parts.append(f"λ try {meta.get('lam_search_chosen', 0) + 1} of {len(tries)}")
+    return f"{'converged' if meta.get('converged') else 'not converged'} after {meta['steps_run']} steps " \
+           f"({', '.join(parts)})"
+
+
 def resolve_lambda(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator: Operator | None, cfg: MaskConfig,
                    seed: int = 0) -> tuple[MaskConfig, dict]:
     """The config a run learns with: ``cfg`` itself, or — with ``cfg.lam_ratio`` — ``cfg`` with the λ of

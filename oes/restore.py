@@ -47,7 +47,7 @@ from .data import DataError
 from .fit import FitConfig, fit, progress_enabled
 from .generators import GeneratorConfig, build_generator, check_image_size, count_parameters, make_input, \
     smallest_valid_size
-from .learn import MaskConfig, learn_mask, n_keep
+from .learn import MaskConfig, convergence_summary, learn_mask, n_keep
 from .masks import Mask, maskable_names
 from .metrics import psnr
 from .operators import Denoising, Inpainting, Operator
@@ -509,7 +509,9 @@ def run_restore(plan: RestorePlan, out_dir: str | Path, *, overwrite: bool = Fal
                    "final_loss": float(res.history["loss"].iloc[-1]),
                    "final_psnr": res.final_psnr if plan.x_true is not None else None,
                    "input_psnr": psnr(observed, plan.x_true) if plan.x_true is not None else None,
-                   "seconds": seconds, "estimate": {k: round(v, 3) for k, v in plan.estimate.items()}}
+                   "seconds": seconds, "estimate": {k: round(v, 3) for k, v in plan.estimate.items()},
+                   "mask_convergence": {k: m.mask.meta.get(k) for k in ("converged", "steps_run", "above_half",
+                                                                         "kept_stable", "waste")}}
         from . import __version__
         summary["oes_version"] = __version__
         (tmp / "result.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -544,6 +546,8 @@ def restore(image: str | Path | np.ndarray, out_dir: str | Path, *, operator: st
         return plan
     res = run_restore(plan, out_dir, overwrite=overwrite, progress=progress)
     s = res.summary
+    conv = s["mask_convergence"]
+    log("OES mask " + convergence_summary(conv) + ("" if conv["converged"] else "; more --mask-steps may help"))
     quality = (f"; PSNR {s['input_psnr']:.2f} → {s['final_psnr']:.2f} dB against the original"
                if s.get("final_psnr") is not None else "")
     log(f"done in {_duration(res.seconds['total'])} (estimated {_duration(res.estimate.get('total', float('nan')))})"

@@ -26,6 +26,8 @@ def test_mask_then_fit_smoke(tmp_path, capsys):
     mask = Mask.load(m)
     assert mask.meta["source_image"] == "coffee" and mask.meta["generator"]["kind"] == "hourglass"
     assert abs(mask.density - 0.1) < 1e-3
+    said = capsys.readouterr().out                      # 3 steps, no check: the user is told it is not learned
+    assert "convergence: not converged after 3 steps (#{p > 1/2}/k = " in said and "--steps" in said
     out = tmp_path / "out"
     assert main(["fit", "--preset", "smoke", "--image", "coffee", "--mask", str(m), "--steps", "4",
                  "--out-dir", str(out)]) == 0
@@ -37,6 +39,14 @@ def test_mask_then_fit_smoke(tmp_path, capsys):
     assert r["method"] == "sparse" and r["config"]["image"] == "coffee"
     assert main(["fit", "--preset", "smoke", "--dense", "--steps", "2", "--out-dir", str(tmp_path / "d")]) == 0
     assert main(["fit", "--preset", "smoke", "--decoder", "--steps", "2", "--out-dir", str(tmp_path / "dd")]) == 0
+
+
+def test_convergence_line_names_every_criterion():
+    from oes.cli import _convergence_line
+    meta = {"above_half": 1.05, "kept_stable": 0.977, "waste": 0.038, "converged": True, "steps_run": 6001,
+            "lam_search": [{}, {}], "lam_search_chosen": 1}
+    assert _convergence_line(meta) == ("convergence: converged after 6001 steps (#{p > 1/2}/k = 1.05, kept set 98% "
+                                       "stable since the last check, dead-path waste 3.8%, λ try 2 of 2)")
 
 
 @pytest.mark.parametrize("argv, message", [

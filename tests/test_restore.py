@@ -35,6 +35,8 @@ def test_denoise_returns_the_exact_shape(tmp_path, capsys, shape):
     est = next(i for i, ln in enumerate(lines) if ln.startswith("estimated time on this device"))
     done = next(i for i, ln in enumerate(lines) if ln.startswith("done in"))
     assert est < done and "parameters" in printed                       # estimate printed before the run
+    conv = next(ln for ln in lines if ln.startswith("OES mask "))           # smoke: 6 steps, no check
+    assert conv.startswith("OES mask not converged after 6 steps (#{p > 1/2}/k = ") and "--mask-steps" in conv
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
     restored = io.imread(out / "restored.png")
     assert restored.shape == shape and restored.dtype == np.uint8
@@ -44,6 +46,7 @@ def test_denoise_returns_the_exact_shape(tmp_path, capsys, shape):
     assert abs(mask.density - 0.2) < 0.01 and mask.meta["image_shape"] == list(shape[:2])
     r = json.loads((out / "result.json").read_text())
     assert r["shape"] == list(shape) and r["seconds"]["total"] > 0 and r["estimate"]["total"] > 0
+    assert r["mask_convergence"]["converged"] is False and r["mask_convergence"]["steps_run"] == 6
     check_image_size(tuple(r["padded"]), GeneratorConfig.from_dict(r["generator"]))
     assert r["generator"]["out_channels"] == (3 if len(shape) == 3 else 1)
     assert (out / "figure.png").stat().st_size > 1000
