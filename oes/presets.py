@@ -2,9 +2,10 @@
 
 * ``smoke`` — exercises every code path in seconds (CI). Numbers mean nothing.
 * ``quick`` — a 2-core laptop CPU: 64², converged OES masks, 3,000 training steps; the
-  whole book ≈ 2.5 h from an empty run store (estimated from its plan; chapters 02, 03
-  and 08 measured at 57 min). Its deviations from the paper are listed in ``deviations``
-  and printed on every book page; the evidence is in ``docs/calibration.md``.
+  whole book takes several hours from an empty run store (the λ search and the waste criterion
+  make an OES mask 2–4 tries: chapter 08's three 3 % masks, batched, took 76 min). Its deviations
+  from the paper are listed in ``deviations`` and printed on every book page; the evidence is in
+  ``docs/calibration.md``.
 * ``medium`` — the paper's parameter-to-pixel ratios at 256²: one GPU, about an hour (untested).
 * ``paper`` — the paper's values (512², the 3,008,867-parameter hourglass, 60 k mask
   steps at logit lr 1e-2, λ = 1e-9, T = 0.2, 40 k training steps): a GPU job.
