@@ -623,7 +623,7 @@ def _learn_mask_batch_once(nets, zs, ys, operators, cfgs: list[MaskConfig], seed
         for p in net.parameters():
             p.requires_grad_(False)
     active = list(range(n))                 # original indices of the members still learning
-    waste_of = kept_waste(nets[0], names, shapes) if cfg.max_waste is not None else None
+    waste_of = kept_waste(nets[0], names, shapes)
     convs = [_Convergence(c, waste_of) for c, _ in resolved]
     rows: list[list[dict]] = [[] for _ in range(n)]
     seconds = [0.0] * n

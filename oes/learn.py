@@ -361,7 +361,7 @@ class _Convergence:
         self.cfg, self.previous, self.calm, self.last = cfg, None, 0, {"converged": False}
         if cfg.max_waste is not None and waste_of is None:
             raise ValueError("max_waste needs the network's structure: pass waste_of (see kept_waste)")
-        self.waste_of = waste_of if cfg.max_waste is not None else None
+        self.waste_of = waste_of if cfg.max_waste is not None else None   # computed only as a criterion
         self.lam = cfg.lam                     # the λ in use (changes only with cfg.lam_adapt)
         self.prev_above: float | None = None
         self.outside = 0                       # consecutive checks settled outside the band
@@ -663,7 +663,7 @@ def _learn_mask_once(net: nn.Module, z: torch.Tensor, y: torch.Tensor, operator:
         p.requires_grad_(False)
     net.train()
     rows = []
-    conv = _Convergence(cfg, kept_waste(net, names, shapes) if cfg.max_waste is not None else None)
+    conv = _Convergence(cfg, kept_waste(net, names, shapes))
     steps_run = 0
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress_enabled(progress), leave=False,
