@@ -228,6 +228,35 @@ def test_instruction_set_is_part_of_a_cpu_key():
     assert spec_key(FIT, device="cuda", isa="avx2") == spec_key(FIT, device="cuda", isa="avx512")
 
 
+def test_kernel_environment_is_part_of_a_cpu_key(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 changes an AVX-512 CPU's convolutions, and so a run's numbers, while the
+    instruction set that ATen reports stays the same (docs/calibration.md §14): a CPU key names such
+    variables when they are set, and result.json records them; a plain environment keeps its keys."""
+    from oes.experiments.specs import ROUNDING_ENV, rounding_env
+    for var in ROUNDING_ENV:
+        monkeypatch.delenv(var, raising=False)
+    plain = spec_key(FIT)
+    assert rounding_env() == {} and spec_key(FIT, env={}) == plain
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert rounding_env() == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    capped = spec_key(FIT)
+    assert capped != plain and capped == spec_key(FIT, env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert spec_key(FIT) not in (plain, capped)
+    assert spec_key(FIT, device="cuda") == spec_key(FIT, device="cuda", env={})   # a GPU key does not
+
+
+def test_store_records_the_kernel_environment(monkeypatch, tmp_path):
+    from oes.experiments.specs import ROUNDING_ENV
+    for var in ROUNDING_ENV:
+        monkeypatch.delenv(var, raising=False)
+    (rec,) = execute([FIT], root=tmp_path / "plain", progress=False)
+    assert "rounding_env" not in rec.result
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")      # MKL reads it at its first call: numbers may not follow
+    (rec,) = execute([FIT], root=tmp_path / "set", progress=False)
+    assert rec.result["rounding_env"] == {"MKL_CBWR": "COMPATIBLE"} and rec.result["key"] == spec_key(FIT)
+
+
 def test_algorithm_versions_are_part_of_the_key(monkeypatch, tmp_path):
     sparse = RunSpec("astronaut", SIZE, TINY, FitConfig(steps=2), method="sparse", mask=MASK)
     before = spec_key(sparse), spec_key(MASK), spec_key(FIT)

@@ -33,7 +33,7 @@ from ..generators import GeneratorConfig
 from ..operators import Operator, build_operator
 from . import methods as _methods
 
-__all__ = ["Problem", "MaskSpec", "RunSpec", "make_problem", "MRI_PARAMS", "spec_key", "canonical_json",
+__all__ = ["Problem", "MaskSpec", "RunSpec", "make_problem", "MRI_PARAMS", "spec_key", "canonical_json", "rounding_env",
            "spec_versions", "spec_dependencies", "threads_setting", "fixed_threads", "spec_to_jsonable",
            "device_setting"]
 
@@ -73,6 +73,22 @@ def cpu_capability() -> str | None:
         return torch.backends.cpu.get_cpu_capability()
     except Exception:      # an old torch without the query
         return None
+
+
+#: Environment variables that change which CPU kernels torch's libraries run, and so the float rounding,
+#: without changing ATen's instruction set (:func:`cpu_capability`): oneDNN's instruction-set cap and
+#: floating-point mode (the convolutions), MKL's code path (matrix products). Read once per process, at
+#: the library's first call: set them before the run starts.
+ROUNDING_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ONEDNN_DEFAULT_FPMATH_MODE", "MKL_CBWR",
+                "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE")
+
+
+def rounding_env(environ: dict | None = None) -> dict[str, str]:
+    """The :data:`ROUNDING_ENV` variables that are set (``{}`` on a plain machine). With
+    ``ONEDNN_MAX_CPU_ISA=AVX2`` an AVX-512 CPU trains the same spec to other numbers while
+    :func:`cpu_capability` still says ``avx512`` (``docs/calibration.md`` §14): part of a CPU run's key."""
+    env = os.environ if environ is None else environ
+    return {k: str(env[k]) for k in ROUNDING_ENV if env.get(k)}
 
 
 @contextlib.contextmanager
@@ -139,11 +155,13 @@ def spec_versions(spec: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def spec_key(spec: Any, threads: int | None = None, device: str | None = None, isa: str | None = None) -> str:
+def spec_key(spec: Any, threads: int | None = None, device: str | None = None, isa: str | None = None,
+             env: dict | None = None) -> str:
     """The store key: md5 of the canonical JSON, the methods' versions, the thread count (when ≠ 1),
     the device (when not ``cpu``) and, on the CPU, the instruction set (``isa``, default
-    :func:`cpu_capability`; when not ``avx2``), so a store shared by different CPUs never mixes runs
-    whose numbers differ."""
+    :func:`cpu_capability`; when not ``avx2``) and the kernel-selecting environment variables (``env``,
+    default :func:`rounding_env`; when any is set), so a store shared by different CPUs or set-ups never
+    mixes runs whose numbers differ."""
     payload = canonical_json(spec) + "|" + json.dumps(spec_versions(spec), sort_keys=True, separators=(",", ":"))
     n = threads_setting(threads)
     if n != 1:
@@ -155,6 +173,9 @@ def spec_key(spec: Any, threads: int | None = None, device: str | None = None, i
         cap = isa or cpu_capability()
         if cap not in (None, "avx2"):
             payload += f"|isa={cap}"
+        env = rounding_env() if env is None else env
+        if env:
+            payload += "|env=" + ",".join(f"{k}={v}" for k, v in sorted(env.items()))
     return hashlib.md5(payload.encode()).hexdigest()[:12]
 
 

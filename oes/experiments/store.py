@@ -45,8 +45,8 @@ import torch
 
 from ..masks import Mask
 from . import methods as _methods
-from .specs import (MaskSpec, Problem, RunSpec, cpu_capability, device_setting, fixed_threads, spec_key,
-                    spec_to_jsonable, spec_versions, threads_setting)
+from .specs import (MaskSpec, Problem, RunSpec, cpu_capability, device_setting, fixed_threads, rounding_env,
+                    spec_key, spec_to_jsonable, spec_versions, threads_setting)
 
 __all__ = ["SCHEMA", "RunStore", "RunRecord", "Entry", "runs_root", "build_problem_inputs"]
 
@@ -261,6 +261,8 @@ class RunStore:
         info = {"key": self.key(spec), "method": spec.method, "image": spec.image, "seed": spec.seed,
                 "threads": self.threads, "device": self.device, "versions": spec_versions(spec), "version": __version__,
                 "torch": torch.__version__, "cpu_capability": cpu_capability()}
+        if rounding_env():
+            info["rounding_env"] = rounding_env()
         if batch is not None and len(batch) > 1:
             info["batch"] = {"size": len(batch), "members": list(batch)}
         return info
