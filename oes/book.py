@@ -897,7 +897,9 @@ def _add_plan_options(p) -> None:
                    help="where the plan's runs execute (default $OES_EXECUTOR or local)")
     p.add_argument("--workers", type=int, default=None, help="processes / dask workers (default: the number of cores)")
     p.add_argument("--scheduler", default=None, help="dask: address or scheduler file of a running cluster")
-    p.add_argument("--batch", type=int, default=None, help="train up to N compatible runs together (default 1)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="train up to N compatible runs together (default 1); a group too small to give every "
+                        "worker a batch is shared by the workers")
 
 
 def _executor_env(a) -> dict:
@@ -923,9 +925,9 @@ def _execute_plan(a, params: dict) -> None:
     plan = book_plan(a.preset, params, a.only)
     if not plan.grids:
         return
-    print(plan.describe(batch=a.batch or 1))
     ex = make_executor(a.executor, a.workers, a.scheduler)
     try:
+        print(plan.describe(batch=a.batch or 1, workers=ex.workers))
         info = plan.execute(ex, workers=a.workers, batch=a.batch)
     except TaskError as e:
         raise BookError(f"the plan failed: {e}") from None
@@ -944,7 +946,7 @@ def _cmd_plan(a) -> int:
     if a.run:
         _execute_plan(a, params)         # prints the plan, then executes it
     else:
-        print(book_plan(a.preset, params, a.only).describe(batch=a.batch or 1))
+        print(book_plan(a.preset, params, a.only).describe(batch=a.batch or 1, workers=a.workers or 1))
     return 0
 
 

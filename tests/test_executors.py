@@ -154,6 +154,25 @@ def test_batch_key_and_deterministic_chunks(tmp_path):
         assert all(d < i for d in t.deps)
 
 
+def test_small_groups_are_shared_by_the_workers(tmp_path):
+    """With more workers than a group fills batches, the group is cut into one near-equal batch per
+    worker (a lone batch of masks would keep the other workers waiting); large groups are cut by
+    ``batch`` as before, and one worker gives the old cut."""
+    store = RunStore(tmp_path)
+    six = [_run("dense", im, sd) for im in ("astronaut", "chelsea", "coffee") for sd in (0, 1)]
+    sizes = lambda tasks: sorted(len(t.specs) for t in tasks)
+    assert sizes(build_tasks(six, store, batch=8)) == [6]
+    assert sizes(build_tasks(six, store, batch=8, workers=2)) == [3, 3]
+    assert sizes(build_tasks(six, store, batch=8, workers=4)) == [1, 1, 2, 2]
+    assert sizes(build_tasks(six, store, batch=8, workers=16)) == [1] * 6
+    assert sizes(build_tasks(six, store, batch=2, workers=2)) == [2, 2, 2]       # batch already gives ≥ workers
+    assert sizes(build_tasks(six, store, batch=1, workers=2)) == [1] * 6
+    cut = build_tasks(six, store, batch=8, workers=2)
+    assert sorted(k for t in cut for k in t.keys) == sorted(store.key(s) for s in six)   # every spec once
+    masks = [_oes(im, sd) for im in ("astronaut", "chelsea") for sd in (0, 1, 2)]
+    assert sizes(build_tasks(masks, store, batch=8, workers=2)) == [3, 3]
+
+
 @pytest.fixture
 def fake_batched(monkeypatch):
     """A stand-in ``oes.batched`` that trains members one by one with the solo functions (tests the

@@ -129,10 +129,17 @@ class Task:
         return f"{self.kind} {s.method} {s.image} seed {s.seed}{more}"
 
 
-def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1) -> list[Task]:
+def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1, workers: int = 1) -> list[Task]:
     """The tasks that store ``specs``: each spec not yet stored and its unstored dependencies, once
-    each (by key), grouped into batches of ≤ ``batch`` compatible specs; in dependency order."""
+    each (by key), grouped into batches of ≤ ``batch`` compatible specs; in dependency order.
+
+    A group of n compatible specs is cut into batches of ``batch`` (the last one smaller) or, when that
+    makes fewer batches than ``min(workers, n)``, into that many batches of near-equal size: a small group is shared by the ``workers`` instead of
+    filling one batch while the other workers wait for it (the masks every later run depends on, whose
+    λ searches last as long as their slowest member). The numbers do not depend on the cut (a member's
+    results are its solo results, ``oes.batched``)."""
     batch = max(1, int(batch or 1))
+    workers = max(1, int(workers or 1))
     nodes: dict[str, Any] = {}
     deps: dict[str, list[str]] = {}
     order: list[str] = []
@@ -176,7 +183,16 @@ def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1) -> list[T
     chunks: list[list[str]] = [[k] for k in singles]
     for members in groups.values():
         members = sorted(members)
-        chunks += [members[i:i + batch] for i in range(0, len(members), batch)]
+        if -(-len(members) // batch) >= min(workers, len(members)):      # enough batches of `batch`
+            chunks += [members[i:i + batch] for i in range(0, len(members), batch)]
+            continue
+        parts = min(workers, len(members))
+        size, extra = divmod(len(members), parts)
+        start = 0
+        for i in range(parts):              # one near-equal part per worker, the first `extra` one larger
+            stop = start + size + (i < extra)
+            chunks.append(members[start:stop])
+            start = stop
     chunks.sort(key=lambda c: (rank[c[0]], min(position[k] for k in c)))
     task_of = {k: i for i, c in enumerate(chunks) for k in c}
     tasks = []
@@ -530,10 +546,11 @@ def execute_specs(specs: Sequence[Any], root: str | os.PathLike | None = None, e
     store = RunStore(root)
     specs = list(specs)
     t0 = time.perf_counter()
-    tasks = build_tasks(specs, store, _batch_setting(batch))
+    batch = _batch_setting(batch)
     own = not hasattr(executor, "submit")
     ex = make_executor(executor, workers, progress=progress) if own else executor
     try:
+        tasks = build_tasks(specs, store, batch, getattr(ex, "workers", 1))
         if tasks:
             run_tasks(tasks, ex, store, progress, desc, log_lines)
     finally:

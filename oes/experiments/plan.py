@@ -59,8 +59,9 @@ class Plan:
         store = store or RunStore()
         return store.keys_of(self.specs(store))
 
-    def summary(self, root: str | os.PathLike | None = None, batch: int = 1) -> dict:
-        """Counts: items, unique specs (with dependencies), stored, tasks to run and their steps."""
+    def summary(self, root: str | os.PathLike | None = None, batch: int = 1, workers: int = 1) -> dict:
+        """Counts: items, unique specs (with dependencies), stored, tasks to run (cut for ``batch`` and
+        ``workers`` as :func:`~oes.experiments.executors.build_tasks` cuts them) and their steps."""
         store = RunStore(root)
         specs = self.specs(store)
         nodes: dict[str, Any] = {}
@@ -72,7 +73,7 @@ class Plan:
                 nodes[k] = s
                 stack.extend(spec_dependencies(s))
         stored = sum(store.is_done(s) for s in nodes.values())
-        tasks = build_tasks(specs, store, batch)
+        tasks = build_tasks(specs, store, batch, workers)
         per = []
         for g in self.grids:
             keys = {store.key(s) for s in g.specs()}
@@ -83,17 +84,17 @@ class Plan:
                 "steps": sum(t.steps for t in tasks), "steps_total": sum(spec_steps(s) for s in nodes.values()),
                 "chapters": per}
 
-    def describe(self, root: str | os.PathLike | None = None, batch: int = 1) -> str:
+    def describe(self, root: str | os.PathLike | None = None, batch: int = 1, workers: int = 1) -> str:
         """The text ``oes book plan`` prints."""
-        s = self.summary(root, batch)
+        s = self.summary(root, batch, workers)
         lines = [f"plan for preset {self.preset}: {len(self.grids)} chapter(s) declared"
                  + (f" (-p {', '.join(f'{k}={v!r}' for k, v in self.params.items())})" if self.params else "")]
         for c in s["chapters"]:
             lines.append(f"  {c['chapter']}: {c['items']} items, {c['unique']} specs, {c['stored']} stored")
         lines.append(f"  {s['items']} items -> {s['unique']} unique specs with their dependencies "
                      f"(duplicates across chapters removed); {s['stored']} already stored")
-        lines.append(f"  to run: {s['runs_to_compute']} specs in {s['tasks']} task(s) (batch {batch}), "
-                     f"estimated {s['steps']:,} steps (the whole plan: {s['steps_total']:,})")
+        lines.append(f"  to run: {s['runs_to_compute']} specs in {s['tasks']} task(s) (batch {batch}, "
+                     f"{workers} worker(s)), estimated {s['steps']:,} steps (the whole plan: {s['steps_total']:,})")
         if self.undeclared:
             lines.append(f"not yet declared (their notebooks run their own grids): {', '.join(self.undeclared)}")
         if self.unused_params:
