@@ -134,10 +134,10 @@ def build_tasks(specs: Iterable[Any], store: RunStore, batch: int = 1, workers: 
     each (by key), grouped into batches of ≤ ``batch`` compatible specs; in dependency order.
 
     A group of n compatible specs is cut into batches of ``batch`` (the last one smaller) or, when that
-    makes fewer batches than ``min(workers, n)``, into that many batches of near-equal size: a small group is shared by the ``workers`` instead of
-    filling one batch while the other workers wait for it (the masks every later run depends on, whose
-    λ searches last as long as their slowest member). The numbers do not depend on the cut (a member's
-    results are its solo results, ``oes.batched``)."""
+    makes fewer batches than ``min(workers, n)``, into that many batches of near-equal size: a small
+    group is shared by the ``workers`` instead of filling one batch while the other workers wait for it
+    (the masks every later run depends on, whose λ searches last as long as their slowest member). The
+    numbers do not depend on the cut (a member's results are its solo results, ``oes.batched``)."""
     batch = max(1, int(batch or 1))
     workers = max(1, int(workers or 1))
     nodes: dict[str, Any] = {}
