@@ -95,7 +95,8 @@ images, seeds, mask_steps, train_steps, s, lam_c = (S[k] for k in ("images", "se
 reg_images = S["reg_images"]
 sd0, im0 = seeds[0], images[0]
 print(f"preset {P.name}: {P.size}×{P.size}, σ = {P.sigma:g}/255, hourglass {list(P.generator.channels)}, "
-      f"masks keep {s:.0%} after {mask_steps} OES steps at logit lr {P.mask.lr:g}, T = {P.mask.temperature:g}; "
+      f"masks keep {s:.0%}, learned for at most {mask_steps} OES steps (stopped once converged, λ fixed) at logit "
+      f"lr {P.mask.lr:g}, T = {P.mask.temperature:g}; "
       f"denoising runs: {train_steps} steps; images {images}; seeds {seeds} (mask-only sweeps: seed {sd0})")
 for d in P.deviations:
     print("  deviation from the paper:", d)
@@ -176,6 +177,39 @@ for lab, spec in G.items:
 M = pd.DataFrame(rows)
 spec_of = {key_of(lab): spec for lab, spec in G.items if not isinstance(spec, RunSpec)}
 print(f"{len(summaries)} masks, {len(run_of)} denoising runs ({len(set(map(R.store.key, run_of.values())))} distinct)")
+
+# %% [markdown]
+# ## Did the masks converge?
+# The paper's sweeps fix λ (and p0, the regulariser, θ_in's distribution) and learn every mask for the
+# same 60,000 steps. Here every mask learns until it has converged by the book's criteria
+# (`docs/calibration.md` §1, §13: about k weights with p > ½, a kept set that no longer changes, at most
+# 5 % of the kept conv weights on dead paths), or up to the preset's cap; λ stays fixed (no λ search:
+# the sweep *is* over λ). A λ far from the preset's is not expected to converge — the prior pins p at
+# p0, or is too weak to separate p — so those masks run to the cap. Dead-path waste 100 % means the mask
+# is **severed**: no kept path from the input to the output, and its network outputs a constant
+# whatever it is trained on. The first table counts the distinct masks of each study; the second lists
+# every mask (a mask shared by studies appears once per study).
+
+# %%
+n_masks = len(summaries)
+n_conv = sum(bool(v.get("converged")) for v in summaries.values())
+n_severed = sum(v["waste"] >= 1 for v in summaries.values())
+print(f"{n_conv} of {n_masks} distinct masks converged within {mask_steps} steps; {n_severed} severed "
+      "(dead-path waste 100 %)")
+simplifications.append(f"{n_conv} of {n_masks} masks converged within {mask_steps} OES steps at their fixed λ, "
+                       f"{n_severed} severed")
+(M.groupby("study")
+ .agg(masks=("converged", "size"), converged=("converged", "sum"), severed=("waste", lambda w: int((w >= 1).sum())),
+      **{"median steps": ("steps_run", "median"), "median #{p > ½}/k": ("above_half", "median"),
+         "median waste": ("waste", "median")})
+ .round(3))
+
+# %%
+conv_cols = ["study", "image", "seed", "decades", "p0", "init", "scale", "lam", "converged", "steps_run",
+             "above_half", "waste", "collapsed", "masked PSNR"]
+(M[conv_cols].assign(lam=M["lam"].map("{:.3g}".format))
+ .rename(columns={"steps_run": "steps", "above_half": "#{p > ½}/k", "waste": "dead-path waste"})
+ .round(3))
 
 # %% [markdown]
 # ## λ sweep with the KL regulariser (Fig 18)
@@ -498,7 +532,9 @@ card.frame()
 # masked image use the first seed, as the paper's figures show one run; every claim that compares trained
 # masks uses all seeds and holds only when the mean paired gap exceeds its spread over ≥ 3 pairs (the
 # "within" claims: the whole band mean ± std inside the tolerance), so at `smoke` (one seed) those
-# cannot hold. The `smoke` preset only exercises the code: its numbers are meaningless. At `quick` the
+# cannot hold. Every claim's details end with how many of the page's masks converged and how many are
+# severed: a comparison between masks of which some output a constant measures the severing, not λ,
+# p0 or θ_in. The `smoke` preset only exercises the code: its numbers are meaningless. At `quick` the
 # image, network and step counts are scaled down (the deviations printed at the top), λ is the preset's
 # own (its sweeps are the paper's decades shifted onto it), and this page runs fewer images than the
 # paper — the lines "on this page" printed at the top, repeated in every claim's details.

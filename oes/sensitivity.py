@@ -115,16 +115,23 @@ def masked_image(spec, mask: Mask) -> torch.Tensor:
 
 def mask_summary(spec, root=None) -> dict:
     """One row describing a stored mask (built if missing): kept / total weights, collapsed weight
-    tensors, PSNR of G(θ_in ∘ m, z) against the clean image, and — for OES masks — the
-    :func:`p_bimodality` measures of p = sigmoid(v) against the spec's prior p0 (or s/d when
-    p0 is not set) and the final ``mean_p`` of the mask-learning history."""
+    tensors, dead-path ``waste`` (:func:`oes.analysis.dead_paths`; 1.0 = severed, the network outputs a
+    constant), PSNR of G(θ_in ∘ m, z) against the clean image, and — for OES masks — whether mask
+    learning ``converged`` by the stopping rule (``docs/calibration.md`` §1, §13), its ``steps_run``
+    and ``above_half`` (#{p > 1/2}/k), and the :func:`p_bimodality` measures of p = sigmoid(v) against
+    the spec's prior p0 (or s/d when p0 is not set) and the final ``mean_p`` of the mask-learning history."""
+    from .analysis import dead_paths
     from .metrics import psnr
     from .experiments import mask_record
 
     rec = mask_record(spec, root)
     mask = rec["mask"]
     row = {"kept": mask.n_kept, "total": mask.n_total, "collapsed": len(mask.collapsed()),
+           "waste": float(dead_paths(mask, spec.generator)["waste"]),
            "masked PSNR": psnr(masked_image(spec, mask), spec.problem().x)}
+    if spec.method == "oes":
+        row.update(converged=bool(mask.meta.get("converged")), steps_run=mask.meta.get("steps_run"),
+                   above_half=mask.meta.get("above_half"))
     if rec["logits"] is not None:
         p0 = spec.params.get("prior") or spec.params.get("sparsity")
         row.update(p_bimodality(torch.sigmoid(rec["logits"].float()), p0))

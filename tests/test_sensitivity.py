@@ -95,6 +95,7 @@ def test_masked_image_uses_the_specs_initial_weights(tiny):
 def test_mask_summary_of_a_stored_oes_mask(tiny, tmp_path):
     from oes.learn import MaskConfig
     from oes.experiments import get_mask
+    from oes.analysis import dead_paths
     from oes.sensitivity import mask_summary
 
     spec = MaskSpec("oes", "astronaut", 16, tiny, params=MaskConfig(sparsity=0.05, steps=3, lr=0.1).to_dict())
@@ -103,6 +104,10 @@ def test_mask_summary_of_a_stored_oes_mask(tiny, tmp_path):
     assert row["kept"] == mask.n_kept and row["total"] == mask.n_total
     assert row["collapsed"] == len(mask.collapsed())
     assert math.isfinite(row["masked PSNR"]) and 0 <= row["near_p0"] <= 1 and isinstance(row["bimodal"], bool)
+    # convergence fields are the mask's own record (3 steps: the stopping rule never ran), waste is dead_paths'
+    assert row["converged"] is False and row["steps_run"] == 3
+    assert row["above_half"] == mask.meta["above_half"]
+    assert row["waste"] == dead_paths(mask, tiny)["waste"] and 0 <= row["waste"] <= 1
     rand = MaskSpec("random", "astronaut", 16, tiny, params={"sparsity": 0.5})
     row = mask_summary(rand, tmp_path)
-    assert "bimodal" not in row and row["kept"] > 0
+    assert "bimodal" not in row and "converged" not in row and row["kept"] > 0 and 0 <= row["waste"] <= 1
