@@ -33,7 +33,6 @@ from bench_steps import dense_step_time, oes_step_time, sparse_step_time   # sam
 from oes.experiments import MaskSpec
 from oes.experiments.executors import spec_steps
 from oes.experiments.plan import book_plan
-from oes.experiments.specs import spec_dependencies
 from oes.experiments.store import RunStore
 from oes.generators import build_generator
 
@@ -51,15 +50,7 @@ def step_kind(spec) -> str | None:
 
 def plan_steps(preset: str) -> tuple[dict, int]:
     """{(kind, generator, size): steps} over every spec of the book's plan (dependencies included)."""
-    plan = book_plan(preset)
-    store = RunStore()                                 # for the keys: nothing is read or written
-    nodes, stack = {}, list(plan.specs(store))
-    while stack:
-        s = stack.pop()
-        k = store.key(s)
-        if k not in nodes:
-            nodes[k] = s
-            stack.extend(spec_dependencies(s))
+    nodes = book_plan(preset).nodes(RunStore())        # the store gives the keys: nothing is read or written
     steps: dict = defaultdict(int)
     for s in nodes.values():
         kind = step_kind(s)

@@ -59,19 +59,25 @@ class Plan:
         store = store or RunStore()
         return store.keys_of(self.specs(store))
 
-    def summary(self, root: str | os.PathLike | None = None, batch: int = 1, workers: int = 1) -> dict:
-        """Counts: items, unique specs (with dependencies), stored, tasks to run (cut for ``batch`` and
-        ``workers`` as :func:`~oes.experiments.executors.build_tasks` cuts them) and their steps."""
-        store = RunStore(root)
-        specs = self.specs(store)
+    def nodes(self, store: RunStore) -> dict[str, Any]:
+        """Every spec the plan needs, its dependencies included (an IMP or OES mask under a Sparse-DIP
+        run), once each, by ``store``'s key."""
         nodes: dict[str, Any] = {}
-        stack = list(specs)
+        stack = list(self.specs(store))
         while stack:
             s = stack.pop()
             k = store.key(s)
             if k not in nodes:
                 nodes[k] = s
                 stack.extend(spec_dependencies(s))
+        return nodes
+
+    def summary(self, root: str | os.PathLike | None = None, batch: int = 1, workers: int = 1) -> dict:
+        """Counts: items, unique specs (with dependencies), stored, tasks to run (cut for ``batch`` and
+        ``workers`` as :func:`~oes.experiments.executors.build_tasks` cuts them) and their steps."""
+        store = RunStore(root)
+        specs = self.specs(store)
+        nodes = self.nodes(store)
         stored = sum(store.is_done(s) for s in nodes.values())
         tasks = build_tasks(specs, store, batch, workers)
         per = []
