@@ -89,7 +89,7 @@ def main(argv=None):
         core_s, rows = 0.0, []
         for (kind, gen, size), n in sorted(steps.items(), key=lambda kv: -kv[1]):
             params = sum(p.numel() for p in build_generator(gen, 0).parameters())
-            k = a.steps or (max(2, int(40 * (64 / size) ** 2)) if device.type == "cpu" else 50)
+            k = a.steps or (max(4, int(40 * (64 / size) ** 2)) if device.type == "cpu" else 50)
             ms = TIMERS[kind](gen, size, k, device) * 1e3
             core_s += n * ms / 1e3
             rows.append({"kind": kind, "network": f"{gen.kind} {list(gen.channels)} → {gen.out_channels}", "params": params, "size": size,
