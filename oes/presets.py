@@ -2,11 +2,12 @@
 
 * ``smoke`` — exercises every code path in seconds (CI). Numbers mean nothing.
 * ``quick`` — a 2-core laptop CPU: 64², converged OES masks, 3,000 training steps; the
-  whole book takes several hours from an empty run store (the λ search and the waste criterion
-  make an OES mask 2–4 tries: chapter 08's three 3 % masks, batched, took 76 min). Its deviations
+  whole book takes ≈ 4.8 h from an empty run store on two cores (the λ search and the waste
+  criterion make an OES mask 2–4 tries; ``docs/calibration.md`` §14–16). Its deviations
   from the paper are listed in ``deviations`` and printed on every book page; the evidence is in
   ``docs/calibration.md``.
-* ``medium`` — the paper's parameter-to-pixel ratios at 256²: one GPU, about an hour (untested).
+* ``medium`` — the paper's parameter-to-pixel ratios at 256²: 10.3 M steps, ≈ 340 core-hours on a
+  CPU (``benchmarks/bench_book_cost.py``), a GPU or cluster job; never run (no GPU was lent).
 * ``paper`` — the paper's values (512², the 3,008,867-parameter hourglass, 60 k mask
   steps at logit lr 1e-2, λ = 1e-9, T = 0.2, 40 k training steps): a GPU job.
 """
