@@ -122,6 +122,27 @@ def test_plan_deduplicates_across_chapters_and_takes_overrides(tmp_path):
         book_plan("smoke", only=["99_x"], book_root=REPO)
 
 
+def test_plan_nodes_hold_every_spec_and_its_dependencies_once(tmp_path):
+    from oes.experiments.specs import spec_dependencies
+
+    from oes.experiments.plan import Plan
+
+    store = RunStore(tmp_path)
+    plan = book_plan("smoke", only=["02_overfitting", "03_pruners"], book_root=REPO)
+    nodes = plan.nodes(store)
+    assert set(nodes) == {store.key(s) for s in nodes.values()}          # keyed by their own keys
+    assert {store.key(s) for s in plan.specs(store)} <= set(nodes)
+    assert {store.key(d) for s in nodes.values() for d in spec_dependencies(s)} <= set(nodes)
+    assert len(nodes) == plan.summary(root=tmp_path)["unique"]
+    # a grid that lists only Sparse-DIP runs: their masks (and an IMP mask's own needs) come from the walk
+    runs = [s for s in plan.specs(store) if isinstance(s, RunSpec) and s.mask is not None]
+    only_runs = Plan("smoke", [Grid("runs", "smoke", [({"i": i}, r) for i, r in enumerate(runs)])])
+    walked = only_runs.nodes(store)
+    masks = {store.key(r.mask) for r in runs}
+    assert masks and masks <= set(walked) and not masks & {store.key(r) for r in runs}
+    assert len(walked) == only_runs.summary(root=tmp_path)["unique"] > len(runs)
+
+
 def test_cli_book_plan_and_runs_gc(tmp_path, monkeypatch, capsys):
     from oes.cli import main
 
