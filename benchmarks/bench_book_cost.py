@@ -18,7 +18,7 @@ that calibrates it on one preset can be carried to another (docs/calibration.md 
 
     python benchmarks/bench_book_cost.py                              # quick and medium on this CPU
     python benchmarks/bench_book_cost.py --presets medium --device cuda --threads 0
-    python benchmarks/bench_book_cost.py --measured-hours quick=4.6
+    python benchmarks/bench_book_cost.py --measured-hours quick=4.8
 """
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def main(argv=None):
             k = a.steps or (max(4, int(40 * (64 / size) ** 2)) if device.type == "cpu" else 50)
             ms = TIMERS[kind](gen, size, k, device) * 1e3
             core_s += n * ms / 1e3
-            rows.append({"kind": kind, "network": f"{gen.kind} {list(gen.channels)} → {gen.out_channels}", "params": params, "size": size,
-                         "steps": n, "ms_per_step": ms, "core_hours": n * ms / 3.6e6})
+            rows.append({"kind": kind, "network": f"{gen.kind} {list(gen.channels)} → {gen.out_channels}",
+                         "params": params, "size": size, "steps": n, "ms_per_step": ms, "core_hours": n * ms / 3.6e6})
         total = {"preset": preset, "specs": n_specs, "steps": sum(steps.values()), "core_hours": core_s / 3600,
                  "wall_hours": core_s / 3600 / a.workers, "workers": a.workers,
                  "threads": torch.get_num_threads(), "device": str(device), "rows": rows}

@@ -534,7 +534,10 @@ card.frame()
 # "within" claims: the whole band mean ± std inside the tolerance), so at `smoke` (one seed) those
 # cannot hold. Every claim's details end with how many of the page's masks converged and how many are
 # severed: a comparison between masks of which some output a constant measures the severing, not λ,
-# p0 or θ_in. The `smoke` preset only exercises the code: its numbers are meaningless.
+# p0 or θ_in. The `smoke` preset only exercises the code: its numbers are meaningless. At `quick` the
+# image, network and step counts are scaled down (the deviations printed at the top), λ is the preset's
+# own (its sweeps are the paper's decades shifted onto it), and this page runs fewer images than the
+# paper — the lines "on this page" printed at the top, repeated in every claim's details.
 #
 # **At `quick`, a fixed λ does not give converged masks.** The convergence tables above show it: at
 # 64² no λ of the sweep brings a mask into the band within the step cap, and where the prior is too weak
@@ -544,7 +547,4 @@ card.frame()
 # fixing it as the paper does. The trained comparisons on this page (λ, θ_in's distribution and scale)
 # are therefore decided largely by which of their masks sever, and their ✓ and ✗ at `quick` say little
 # about the paper's App. G and J; only the mask-level claims (bimodality, spread, layer profile) read
-# the prior itself. At `quick` the
-# image, network and step counts are scaled down (the deviations printed at the top), λ is the preset's
-# own (its sweeps are the paper's decades shifted onto it), and this page runs fewer images than the
-# paper — the lines "on this page" printed at the top, repeated in every claim's details.
+# the prior itself.

@@ -123,9 +123,8 @@ def test_plan_deduplicates_across_chapters_and_takes_overrides(tmp_path):
 
 
 def test_plan_nodes_hold_every_spec_and_its_dependencies_once(tmp_path):
-    from oes.experiments.specs import spec_dependencies
-
     from oes.experiments.plan import Plan
+    from oes.experiments.specs import spec_dependencies
 
     store = RunStore(tmp_path)
     plan = book_plan("smoke", only=["02_overfitting", "03_pruners"], book_root=REPO)
